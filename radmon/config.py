@@ -1,0 +1,192 @@
+"""Configuration: one YAML file plus ``RADMON_<SECTION>__<KEY>`` environment overrides.
+
+Unknown keys and wrong types stop the program (exit 2) with the file, the key and the expected
+type: a typo in a threshold must never fall back silently to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from radmon import times
+from radmon.errors import InputError
+
+ENV_PREFIX = "RADMON_"
+CONFIG_ENV = "RADMON_CONFIG"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatabaseSettings(Section):
+    url: str = "sqlite:///radmon.db"
+    pool_size: int = Field(default=5, ge=1)
+
+
+class StoreSettings(Section):
+    """TimescaleDB policies; ignored on plain PostgreSQL and SQLite."""
+
+    timescaledb: bool | None = None  # None: use the extension when the server has it
+    chunk_interval_days: int = Field(default=7, ge=1)
+    compress_after_days: int | None = Field(default=30, ge=1)
+    retention_days: int | None = Field(default=None, ge=1)
+
+
+class MqttSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    topic_prefix: str = "radmon/v1"
+    client_id: str = "radmon-central"
+    shared_group: str = ""
+
+
+class WebSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "&copy; OpenStreetMap contributors"
+
+
+class SiteSettings(Section):
+    """The office that runs radmon: its name, local zone (daily buckets, SMS times) and language."""
+
+    name: str = "Provincial radiation monitoring"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    language: str = Field(default="vi", pattern=r"^(vi|en)$")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        times.zone(value)
+        return value
+
+
+class SimulatorSettings(Section):
+    """The simulated province that ``radmon demo`` (or ``serve``, if enabled) streams live."""
+
+    enabled: bool = False
+    province: str = "quang_ninh"
+    stations: int = Field(default=30, ge=1, le=5000)
+    interval_s: int = Field(default=60, ge=1)
+    seed: int = 1
+    speed: float = Field(default=1.0, gt=0)
+    backfill_hours: float = Field(default=24.0, ge=0)
+
+
+class Settings(BaseSettings):
+    """All of radmon's settings; every section is optional."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    site: SiteSettings = Field(default_factory=SiteSettings)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file, which arrives as init data.
+        return env_settings, init_settings
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read configuration: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+_EXPECTED = {
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "model_type": "a mapping",
+    "dict_type": "a mapping",
+    "extra_forbidden": "no such key",
+}
+
+
+def _describe(exc: ValidationError, origin: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        env_name = ENV_PREFIX + "__".join(str(p) for p in err["loc"]).upper()
+        where = f"environment {env_name}" if env_name in os.environ else origin
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key {key!r}")
+        else:
+            expected = _EXPECTED.get(err["type"], err["msg"])
+            lines.append(f"{where}: key {key!r}: expected {expected}, got {err.get('input')!r}")
+    return "\n".join(lines)
+
+
+def _check_env_names() -> None:
+    """Reject ``RADMON_*`` variables that name no key: a typo there is as silent as in the file."""
+    for name in os.environ:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper == CONFIG_ENV:
+            continue
+        section, _, key = upper[len(ENV_PREFIX) :].lower().partition("__")
+        field = Settings.model_fields.get(section)
+        if field is None:
+            raise InputError(f"environment {name}: no configuration section {section!r}")
+        model = field.annotation
+        if key and isinstance(model, type) and key not in model.model_fields:
+            raise InputError(f"environment {name}: section {section!r} has no key {key!r}")
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Load settings from *path* (or ``RADMON_CONFIG``), the environment, then *overrides*.
+
+    *overrides* are section dicts applied last (the CLI's own flags, such as ``--port``).
+    """
+    _check_env_names()
+    chosen = path or os.environ.get(CONFIG_ENV) or None
+    data: dict[str, Any] = _read_yaml(Path(chosen)) if chosen else {}
+    origin = str(chosen) if chosen else "embedded defaults"
+    try:
+        settings = Settings(**data)
+        for section, values in overrides.items():
+            target = getattr(settings, section)
+            for key, value in values.items():
+                setattr(target, key, value)
+    except ValidationError as exc:
+        raise InputError(_describe(exc, origin)) from exc
+    return settings

@@ -1,0 +1,6 @@
+"""The store: readings, stations and alarms on SQLite or PostgreSQL/TimescaleDB."""
+
+from radmon.store.engine import make_engine, normalise_url
+from radmon.store.store import SchemaNotReady, Store
+
+__all__ = ["SchemaNotReady", "Store", "make_engine", "normalise_url"]

@@ -1,0 +1,144 @@
+"""The one schema both backends share (SQLAlchemy Core).
+
+Rollup tables exist on SQLite and plain PostgreSQL; with TimescaleDB the same names are
+continuous aggregates, so every query reads ``readings_hourly`` and ``readings_daily`` alike.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; SQLite stores them as sortable UTC text."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+stations = Table(
+    "stations",
+    metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("elevation_m", Float),
+    Column("probe_model", Text),
+    Column("district", Text),
+    Column("timezone", Text),
+    Column("interval_s", Integer, nullable=False, server_default="600"),
+    Column("sensitivity_cps_per_usv_h", Float),
+    Column("has_rain_gauge", Boolean, nullable=False, server_default="0"),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Column order matters: the bulk writers stage rows in exactly this order.
+READING_COLUMNS = (
+    "station_id",
+    "time",
+    "dose_rate_nsv_h",
+    "uncertainty_nsv_h",
+    "counts",
+    "interval_s",
+    "precip_mm_h",
+    "battery_v",
+    "temperature_c",
+    "status",
+)
+
+readings = Table(
+    "readings",
+    metadata,
+    Column("station_id", String(64), nullable=False, primary_key=True),
+    Column("time", UTCDateTime, nullable=False, primary_key=True),
+    Column("dose_rate_nsv_h", Float, nullable=False),
+    Column("uncertainty_nsv_h", Float),
+    Column("counts", Integer),
+    Column("interval_s", Float),
+    Column("precip_mm_h", Float),
+    Column("battery_v", Float),
+    Column("temperature_c", Float),
+    Column("status", Integer),
+    sqlite_with_rowid=False,
+)
+
+
+def _rollup(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("station_id", String(64), nullable=False, primary_key=True),
+        Column("bucket", UTCDateTime, nullable=False, primary_key=True),
+        Column("n", Integer, nullable=False),
+        Column("sum_nsv_h", Float, nullable=False),
+        Column("min_nsv_h", Float, nullable=False),
+        Column("max_nsv_h", Float, nullable=False),
+        sqlite_with_rowid=False,
+    )
+
+
+readings_hourly = _rollup("readings_hourly")
+readings_daily = _rollup("readings_daily")
+
+alarms = Table(
+    "alarms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False, index=True),
+    Column("kind", String(64), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime),
+    Column("cleared_at", UTCDateTime),
+    Column("peak_nsv_h", Float),
+    Column("baseline_nsv_h", Float),
+    Column("acked_by", Text),
+    Column("acked_at", UTCDateTime),
+    Column("details", JSON, nullable=False, default=dict),
+)
+
+# Facts about the store itself (the zone the daily rollup was built in, TimescaleDB or not).
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

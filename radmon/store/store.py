@@ -1,0 +1,302 @@
+"""The store: the only place that knows SQL. Everything else asks it questions in domain terms."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, Engine, and_, func, literal, or_, select, union_all
+from sqlalchemy.dialects import postgresql, sqlite
+
+from radmon import times
+from radmon.config import Settings
+from radmon.errors import RadmonError
+from radmon.models import (
+    AlarmState,
+    LatestReading,
+    Reading,
+    Resolution,
+    SeriesPoint,
+    Severity,
+    Station,
+    StationStats,
+)
+from radmon.store import bulk, migrate
+from radmon.store.engine import WRITER_OPTION, make_engine
+from radmon.store.schema import alarms, readings, readings_daily, readings_hourly, stations
+
+_STATION_FIELDS = tuple(Station.model_fields)
+_OPEN_STATES = [s.value for s in AlarmState if s.is_open]
+
+
+class SchemaNotReady(RadmonError):
+    """The database has not been created or migrated: run ``radmon db upgrade``."""
+
+
+class Store:
+    """Readings, stations and alarms on SQLite or PostgreSQL (with TimescaleDB when present)."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._meta: dict[str, str] | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        return cls(make_engine(settings.database.url, settings.database.pool_size), settings)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def upgrade(self) -> dict[str, str]:
+        """Create or migrate the schema (``radmon db upgrade``)."""
+        self._meta = migrate.upgrade(self.engine, self.settings)
+        return dict(self._meta)
+
+    def meta(self) -> dict[str, str]:
+        """The store's facts; raises SchemaNotReady when the schema is missing or old."""
+        if self._meta is None:
+            if migrate.current_revision(self.engine) != migrate.head_revision():
+                raise SchemaNotReady(
+                    f"the database at {self.engine.url.render_as_string()} is not at the current "
+                    "schema: run 'radmon db upgrade'"
+                )
+            with self.engine.connect() as conn:
+                self._meta = migrate.read_meta(conn)
+        return self._meta
+
+    @property
+    def timescale(self) -> bool:
+        return self.meta()["rollups"] == "timescale"
+
+    def ping(self) -> bool:
+        """Whether the database answers (``/healthz``)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(literal(1)))
+            return True
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITER_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    # -- stations -----------------------------------------------------------------------------
+
+    def upsert_stations(self, items: Iterable[Station]) -> int:
+        """Insert or update stations in one transaction; returns how many were written."""
+        now = datetime.now(UTC)
+        rows = [{**s.model_dump(), "updated_at": now} for s in items]
+        if not rows:
+            return 0
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = insert(stations)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[stations.c.station_id],
+            set_={c: stmt.excluded[c] for c in rows[0] if c != "station_id"},
+        )
+        with self._writing() as conn:
+            conn.execute(stmt, rows)
+        return len(rows)
+
+    def stations(self) -> list[Station]:
+        with self.engine.connect() as conn:
+            result = conn.execute(select(stations).order_by(stations.c.station_id))
+            return [_station(row) for row in result.mappings()]
+
+    def station(self, station_id: str) -> Station | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(select(stations).where(stations.c.station_id == station_id))
+                .mappings()
+                .first()
+            )
+        return _station(row) if row else None
+
+    # -- readings -----------------------------------------------------------------------------
+
+    def write_readings(self, batch: Sequence[Reading]) -> int:
+        """Store *batch* idempotently; returns how many readings were new."""
+        if not batch:
+            return 0
+        zone = self.meta()["daily_timezone"]
+        with self._writing() as conn:
+            if self.dialect == "postgresql":
+                return bulk.write_postgres(conn, batch, not self.timescale, zone)
+            return bulk.write_sqlite(conn, batch, zone)
+
+    def latest(self) -> list[LatestReading]:
+        """Every station with its most recent reading and the severity of its open alarms."""
+        inner = readings.alias("newest")
+        newest = (
+            select(func.max(inner.c.time))
+            .where(inner.c.station_id == stations.c.station_id)
+            .correlate(stations)
+            .scalar_subquery()
+        )
+        query = (
+            select(stations, readings.c.time.label("r_time"), readings.c.dose_rate_nsv_h)
+            .select_from(stations)
+            .outerjoin(
+                readings,
+                and_(readings.c.station_id == stations.c.station_id, readings.c.time == newest),
+            )
+            .order_by(stations.c.station_id)
+        )
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query).mappings())
+            severities = self._open_severities(conn)
+        return [
+            LatestReading(
+                station=_station(row),
+                time=row["r_time"],
+                dose_rate_nsv_h=row["dose_rate_nsv_h"],
+                severity=severities.get(row["station_id"]),
+            )
+            for row in rows
+        ]
+
+    def _open_severities(self, conn: Connection) -> dict[str, Severity]:
+        found: dict[str, Severity] = {}
+        query = select(alarms.c.station_id, alarms.c.severity).where(
+            alarms.c.state.in_(_OPEN_STATES)
+        )
+        for station_id, value in conn.execute(query):
+            severity = Severity(value)
+            if station_id not in found or severity.rank > found[station_id].rank:
+                found[station_id] = severity
+        return found
+
+    def readings(self, station_id: str, start: datetime, end: datetime) -> list[Reading]:
+        """A station's raw readings in [start, end), oldest first, with every stored field."""
+        query = (
+            select(readings)
+            .where(
+                readings.c.station_id == station_id,
+                readings.c.time >= times.ensure_utc(start),
+                readings.c.time < times.ensure_utc(end),
+            )
+            .order_by(readings.c.time)
+        )
+        with self.engine.connect() as conn:
+            return [Reading.model_construct(**row) for row in conn.execute(query).mappings()]
+
+    def series(
+        self, station_id: str, start: datetime, end: datetime, resolution: Resolution
+    ) -> list[SeriesPoint]:
+        """A station's series in [start, end) at raw, hourly or daily (local day) resolution."""
+        start, end = times.ensure_utc(start), times.ensure_utc(end)
+        if resolution is Resolution.RAW:
+            dose = readings.c.dose_rate_nsv_h
+            query = (
+                select(readings.c.time, dose, dose, dose, literal(1))
+                .where(
+                    readings.c.station_id == station_id,
+                    readings.c.time >= start,
+                    readings.c.time < end,
+                )
+                .order_by(readings.c.time)
+            )
+        else:
+            table = readings_hourly if resolution is Resolution.HOUR else readings_daily
+            # A bucket belongs to the series when it overlaps the period.
+            span = timedelta(hours=1) if resolution is Resolution.HOUR else timedelta(days=1)
+            query = (
+                select(
+                    table.c.bucket,
+                    table.c.sum_nsv_h / table.c.n,
+                    table.c.min_nsv_h,
+                    table.c.max_nsv_h,
+                    table.c.n,
+                )
+                .where(
+                    table.c.station_id == station_id,
+                    table.c.bucket > start - span,
+                    table.c.bucket < end,
+                )
+                .order_by(table.c.bucket)
+            )
+        with self.engine.connect() as conn:
+            return [
+                SeriesPoint(time=t, mean_nsv_h=m, min_nsv_h=lo, max_nsv_h=hi, count=n)
+                for t, m, lo, hi, n in conn.execute(query)
+            ]
+
+    def stats(
+        self, start: datetime, end: datetime, station_ids: Sequence[str] | None = None
+    ) -> list[StationStats]:
+        """Mean, min, max, count and data availability per station over [start, end).
+
+        Whole hours come from the hourly rollup, the ragged edges from raw readings, so a month
+        over a thousand stations reads thousands of rows, not tens of millions.
+        """
+        start, end = times.ensure_utc(start), times.ensure_utc(end)
+        first_hour = _ceil_hour(start)
+        last_hour = end.replace(minute=0, second=0, microsecond=0)
+        if first_hour >= last_hour:
+            first_hour = last_hour = end
+        dose, t = readings.c.dose_rate_nsv_h, readings.c.time
+        raw = select(
+            readings.c.station_id.label("station_id"),
+            func.count().label("n"),
+            func.sum(dose).label("total"),
+            func.min(dose).label("low"),
+            func.max(dose).label("high"),
+        ).where(
+            or_(
+                and_(t >= start, t < first_hour),
+                and_(t >= last_hour, t < end),
+            )
+        )
+        h = readings_hourly.c
+        rolled = select(
+            h.station_id.label("station_id"),
+            func.sum(h.n).label("n"),
+            func.sum(h.sum_nsv_h).label("total"),
+            func.min(h.min_nsv_h).label("low"),
+            func.max(h.max_nsv_h).label("high"),
+        ).where(h.bucket >= first_hour, h.bucket < last_hour)
+        if station_ids is not None:
+            raw = raw.where(readings.c.station_id.in_(station_ids))
+            rolled = rolled.where(h.station_id.in_(station_ids))
+        parts = union_all(
+            raw.group_by(readings.c.station_id), rolled.group_by(h.station_id)
+        ).subquery()
+        combined = select(
+            parts.c.station_id,
+            func.sum(parts.c.n),
+            func.sum(parts.c.total),
+            func.min(parts.c.low),
+            func.max(parts.c.high),
+        ).group_by(parts.c.station_id)
+        with self.engine.connect() as conn:
+            found = {row[0]: row[1:] for row in conn.execute(combined)}
+        period_s = (end - start).total_seconds()
+        result = []
+        for station in self.stations():
+            if station_ids is not None and station.station_id not in station_ids:
+                continue
+            n, total, low, high = found.get(station.station_id, (0, None, None, None))
+            result.append(StationStats.of(station, int(n or 0), total, low, high, period_s))
+        return result
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = moment.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(hours=1)
+
+
+def _station(row: object) -> Station:
+    mapping = dict(row)  # type: ignore[call-overload]
+    return Station(**{k: mapping[k] for k in _STATION_FIELDS if mapping.get(k) is not None})
