@@ -64,7 +64,9 @@ def write_postgres(
             for reading in readings:
                 copy.write_row(_row(reading))
         insert = (
+            # Key order makes concurrent writers take row locks in one global order: no deadlock.
             f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM _stage "
+            "ORDER BY station_id, time "
             "ON CONFLICT (station_id, time) DO NOTHING RETURNING station_id, time, dose_rate_nsv_h"
         )
         if keep_rollups:

@@ -6,8 +6,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+from psycopg.errors import DeadlockDetected, SerializationFailure
 from sqlalchemy import Connection, Engine, and_, func, literal, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
 from radmon import times
 from radmon.config import Settings
@@ -27,6 +29,7 @@ from radmon.store.engine import WRITER_OPTION, make_engine
 from radmon.store.schema import alarms, readings, readings_daily, readings_hourly, stations
 
 _STATION_FIELDS = tuple(Station.model_fields)
+_DEADLOCK_RETRIES = 3
 _OPEN_STATES = [s.value for s in AlarmState if s.is_open]
 
 
@@ -131,10 +134,19 @@ class Store:
         if not batch:
             return 0
         zone = self.meta()["daily_timezone"]
-        with self._writing() as conn:
-            if self.dialect == "postgresql":
-                return bulk.write_postgres(conn, batch, not self.timescale, zone)
-            return bulk.write_sqlite(conn, batch, zone)
+        for attempt in range(_DEADLOCK_RETRIES):
+            try:
+                with self._writing() as conn:
+                    if self.dialect == "postgresql":
+                        return bulk.write_postgres(conn, batch, not self.timescale, zone)
+                    return bulk.write_sqlite(conn, batch, zone)
+            except OperationalError as exc:
+                # Rows are inserted in key order, so this is rare; the batch is idempotent,
+                # so trying again is always safe.
+                if _is_deadlock(exc) and attempt + 1 < _DEADLOCK_RETRIES:
+                    continue
+                raise
+        raise AssertionError("unreachable")
 
     def latest(self) -> list[LatestReading]:
         """Every station with its most recent reading and the severity of its open alarms."""
@@ -290,6 +302,10 @@ class Store:
             n, total, low, high = found.get(station.station_id, (0, None, None, None))
             result.append(StationStats.of(station, int(n or 0), total, low, high, period_s))
         return result
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    return isinstance(exc.orig, DeadlockDetected | SerializationFailure)
 
 
 def _ceil_hour(moment: datetime) -> datetime:

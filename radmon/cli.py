@@ -1,0 +1,182 @@
+"""``radmon <noun> <verb>``: the command line (CONTRACTS: Commands).
+
+Bad input exits with status 2 and a message naming the file, line or key; nothing else exits 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from radmon import __version__
+from radmon.config import CONFIG_ENV, Settings, load_settings
+from radmon.errors import RadmonError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="radmon: environmental radiation monitoring and incident response.",
+)
+db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
+stations_app = typer.Typer(no_args_is_help=True, help="Monitoring stations.")
+app.add_typer(db_app, name="db")
+app.add_typer(stations_app, name="stations")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar=CONFIG_ENV,
+        help="YAML configuration file (default: embedded defaults).",
+        dir_okay=False,
+    ),
+]
+
+
+def _store(settings: Settings):
+    from radmon.store import Store
+
+    return Store.open(settings)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"radmon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """radmon: environmental radiation monitoring and incident response."""
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Create or migrate the schema of database.url."""
+    settings = load_settings(config)
+    store = _store(settings)
+    try:
+        meta = store.upgrade()
+    finally:
+        store.close()
+    backend = "TimescaleDB" if meta["rollups"] == "timescale" else store.dialect
+    typer.echo(f"schema is current ({backend}; daily buckets in {meta['daily_timezone']})")
+
+
+@stations_app.command("import")
+def stations_import(
+    file: Annotated[Path, typer.Argument(help="CSV with station_id,name,lat,lon,…")],
+    config: ConfigOption = None,
+) -> None:
+    """Upsert stations from a CSV file; a bad row stops the import before anything is stored."""
+    from radmon.stations_io import read_stations_csv
+
+    settings = load_settings(config)
+    parsed = read_stations_csv(file)
+    store = _store(settings)
+    try:
+        store.meta()
+        count = store.upsert_stations(parsed)
+    finally:
+        store.close()
+    typer.echo(f"{count} station(s) imported from {file}")
+
+
+@app.command("simulate")
+def simulate_cmd(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Readings CSV to write.")],
+    stations: Annotated[int, typer.Option("--stations", min=1, help="Number of stations.")] = 40,
+    days: Annotated[float, typer.Option("--days", min=0.0, help="Simulated days.")] = 7.0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same output).")] = 1,
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Also write the injected events CSV.")
+    ] = None,
+    stations_csv: Annotated[
+        Path | None, typer.Option("--stations-csv", help="Also write the stations CSV.")
+    ] = None,
+    interval_s: Annotated[
+        int, typer.Option("--interval-s", min=1, help="Reporting interval.")
+    ] = 600,
+    start: Annotated[
+        str | None, typer.Option("--start", help="Start time, ISO 8601 with zone.")
+    ] = None,
+    province: Annotated[str, typer.Option("--province", help="Province profile.")] = "quang_ninh",
+) -> None:
+    """Write a synthetic province: readings, plus the injected events and the stations."""
+    from ingest import SimulationConfig, simulate, write_csvs
+    from radmon.times import parse_time
+
+    begin = parse_time(start) if start else datetime(2026, 1, 1, tzinfo=UTC)
+    config = SimulationConfig(
+        n_stations=stations, seed=seed, interval_s=interval_s, start=begin, province=province
+    )
+    result = simulate(config, days)
+    write_csvs(result, output, events, stations_csv)
+    typer.echo(f"{len(result.readings)} readings of {stations} stations written to {output}")
+
+
+@app.command("serve")
+def serve(config: ConfigOption = None) -> None:
+    """Run the central node: web server and API (and the simulator when simulator.enabled)."""
+    from radmon.runtime import run_node
+
+    settings = load_settings(config)
+    store = _store(settings)
+    store.meta()  # refuses to start on a missing or old schema
+    asyncio.run(run_node(store, settings, open_reads=False))
+
+
+@app.command("demo")
+def demo(
+    port: Annotated[int, typer.Option("--port", help="Web port.")] = 8080,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Where the demo keeps its data.")
+    ] = Path("radmon-demo"),
+    speed: Annotated[
+        float, typer.Option("--speed", min=0.001, help="Simulated seconds per real second.")
+    ] = 1.0,
+    stations: Annotated[int, typer.Option("--stations", min=1, help="Simulated stations.")] = 30,
+    host: Annotated[str, typer.Option("--host", help="Web address to bind.")] = "127.0.0.1",
+    config: ConfigOption = None,
+) -> None:
+    """A simulated province on SQLite with the live map: no server, no network needed."""
+    from radmon.runtime import is_loopback, run_node
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(
+        config,
+        database={"url": f"sqlite:///{(data_dir / 'radmon.db').resolve()}"},
+        web={"host": host, "port": port},
+        simulator={"enabled": True, "speed": speed, "stations": stations},
+    )
+    store = _store(settings)
+    store.upgrade()
+    open_reads = is_loopback(host)
+    if not open_reads:
+        typer.echo("not on loopback: reads need a login", err=True)
+    typer.echo(f"radmon demo: http://{host}:{port}/ (Ctrl-C stops)")
+    asyncio.run(run_node(store, settings, open_reads=open_reads))
+
+
+def main() -> None:
+    """Console entry point: radmon's own errors become exit status 2 with their message."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        app()
+    except RadmonError as exc:
+        typer.echo(f"radmon: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,94 @@
+"""Process wiring for the long-running node: web server plus the live simulated province.
+
+``radmon demo`` and ``radmon serve`` share this; later the MQTT ingest, detectors and alerting
+join the same task group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from datetime import UTC, datetime, timedelta
+
+import uvicorn
+
+from radmon.config import Settings
+from radmon.store import Store
+
+log = logging.getLogger("radmon")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether *host* only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def start_simulator(store: Store, settings: Settings):
+    """Create the simulated province, register its stations and backfill its recent history."""
+    from ingest import ProvinceSimulator, SimulationConfig
+
+    sim_settings = settings.simulator
+    now = datetime.now(UTC)
+    start = now - timedelta(hours=sim_settings.backfill_hours)
+    start = start.replace(second=0, microsecond=0)
+    simulator = ProvinceSimulator(
+        SimulationConfig(
+            n_stations=sim_settings.stations,
+            seed=sim_settings.seed,
+            interval_s=sim_settings.interval_s,
+            start=start,
+            province=sim_settings.province,
+        )
+    )
+    store.upsert_stations(simulator.stations)
+    batch = []
+    while simulator.time + timedelta(seconds=sim_settings.interval_s) <= now:
+        batch.extend(simulator.to_readings(simulator.step()))
+        if len(batch) >= 20_000:
+            store.write_readings(batch)
+            batch = []
+    store.write_readings(batch)
+    return simulator
+
+
+async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> None:
+    """Serve the web application (and the simulator when enabled) until SIGINT/SIGTERM."""
+    from dashboard import create_app
+
+    tasks: list[asyncio.Task[None]] = []
+    stop = asyncio.Event()
+    if settings.simulator.enabled:
+        from ingest import stream
+
+        simulator = await asyncio.to_thread(start_simulator, store, settings)
+        log.info("simulating %d stations", len(simulator.stations))
+
+        async def sink(batch: list) -> None:
+            await asyncio.to_thread(store.write_readings, batch)
+
+        tasks.append(asyncio.create_task(stream(simulator, sink, settings.simulator.speed, stop)))
+    app = create_app(store, settings, open_reads=open_reads)
+    config = uvicorn.Config(
+        app,
+        host=settings.web.host,
+        port=settings.web.port,
+        log_level="info",
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+    try:
+        await server.serve()  # returns after SIGINT/SIGTERM (uvicorn installs the handlers)
+    finally:
+        stop.set()
+        for task in tasks:
+            try:
+                await asyncio.wait_for(task, timeout=3)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+        store.close()

@@ -1,0 +1,58 @@
+"""Stations CSV (CONTRACTS): read and validate the whole file before anything is stored."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from radmon.errors import InputError
+from radmon.models import Station
+
+REQUIRED = ("station_id", "name", "lat", "lon")
+OPTIONAL = (
+    "elevation_m",
+    "probe_model",
+    "district",
+    "timezone",
+    "interval_s",
+    "sensitivity_cps_per_usv_h",
+    "has_rain_gauge",
+)
+
+
+def read_stations_csv(path: Path) -> list[Station]:
+    """Parse *path*; the first bad row raises InputError naming file, line and field."""
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise InputError(f"{path}:1: missing required column(s) {', '.join(missing)}")
+        found: dict[str, Station] = {}
+        for row in reader:
+            line = reader.line_num
+            values = {
+                k.strip(): v.strip()
+                for k, v in row.items()
+                if k and k.strip() in REQUIRED + OPTIONAL and v is not None and v.strip() != ""
+            }
+            try:
+                station = Station(**values)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                field = ".".join(str(p) for p in err["loc"]) or "row"
+                raise InputError(
+                    f"{path}:{line}: field {field!r}: {err['msg']} (got {err.get('input')!r})"
+                ) from exc
+            if station.station_id in found:
+                raise InputError(
+                    f"{path}:{line}: field 'station_id': {station.station_id!r} appears twice"
+                )
+            found[station.station_id] = station
+    return list(found.values())

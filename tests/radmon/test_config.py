@@ -1,0 +1,74 @@
+from pathlib import Path
+
+import pytest
+
+from radmon.config import load_settings
+from radmon.errors import InputError
+
+
+def test_embedded_defaults_follow_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RADMON_CONFIG", raising=False)
+    settings = load_settings()
+    assert settings.database.url.startswith("sqlite:///")
+    assert (settings.mqtt.host, settings.mqtt.port) == ("127.0.0.1", 1883)
+    assert settings.mqtt.topic_prefix == "radmon/v1"
+    assert settings.mqtt.shared_group == ""
+    assert (settings.web.host, settings.web.port) == ("127.0.0.1", 8080)
+    assert settings.site.timezone == "Asia/Ho_Chi_Minh"
+    assert settings.site.language == "vi"
+
+
+def test_yaml_file_then_environment_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "radmon.yaml"
+    path.write_text("mqtt:\n  port: 1884\n  host: broker\nweb:\n  port: 9000\n")
+    monkeypatch.setenv("RADMON_MQTT__PORT", "1999")
+    settings = load_settings(path)
+    assert settings.mqtt.port == 1999  # the environment wins
+    assert settings.mqtt.host == "broker"  # the file wins over the default
+    assert settings.web.port == 9000
+
+
+def test_radmon_config_variable_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("database:\n  url: postgresql://radmon@db:5432/radmon\n")
+    monkeypatch.setenv("RADMON_CONFIG", str(path))
+    assert load_settings().database.url == "postgresql://radmon@db:5432/radmon"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("mqtt:\n  port: abc\n", "key 'mqtt.port': expected an integer, got 'abc'"),
+        ("mqtt:\n  prot: 1883\n", "unknown key 'mqtt.prot'"),
+        ("mqt:\n  port: 1883\n", "unknown key 'mqt'"),
+        ("site:\n  timezone: Asia/Hanoi_Typo\n", "site.timezone"),
+        ("- a\n- b\n", "top level must be a mapping"),
+        ("mqtt: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_files_name_file_key_and_type(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_settings(path)
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_bad_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RADMON_WEB__PORT", "eighty")
+    with pytest.raises(InputError, match="environment RADMON_WEB__PORT"):
+        load_settings()
+    monkeypatch.delenv("RADMON_WEB__PORT")
+    monkeypatch.setenv("RADMON_WEB__PROT", "80")
+    with pytest.raises(InputError, match="RADMON_WEB__PROT"):
+        load_settings()
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read"):
+        load_settings(tmp_path / "absent.yaml")
