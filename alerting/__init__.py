@@ -1,0 +1,1 @@
+"""Alarm lifecycle, routing and escalation, on-call rosters, the notification outbox, channels."""

@@ -1,0 +1,1 @@
+"""Background baselines and the streaming radiological, rain-aware and technical detectors."""

@@ -1,0 +1,1 @@
+"""Response playbooks (YAML) and the engine that runs an incident through them."""

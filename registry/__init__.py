@@ -1,0 +1,1 @@
+"""Licensed facilities, sealed sources, X-ray equipment declarations and inspections."""
