@@ -1,0 +1,114 @@
+"""The read-only JSON API under ``/api/v1`` (CONTRACTS: HTTP API).
+
+Store calls are synchronous, so every endpoint is a plain ``def``: FastAPI runs it in its
+threadpool and the event loop never waits on the database.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+
+from dashboard.access import require_read_access
+from dashboard.geojson import encode, station_collection
+from dashboard.http_cache import not_modified
+from dashboard.params import period
+from dashboard.schemas import Problem, ReadingSeries, StationCollection
+from radmon.models import Resolution, Station, StationStats
+from radmon.store import Store
+
+GEOJSON = "application/geo+json"
+
+# Longest period per resolution: raw readings of a 60 s station over a month are ~45 000 points.
+MAX_SPAN = {Resolution.RAW: timedelta(days=31), Resolution.HOUR: timedelta(days=366)}
+_COARSER = {Resolution.RAW: "hour or day", Resolution.HOUR: "day"}
+
+StartParam = Annotated[
+    str | None,
+    Query(description="ISO 8601 with a zone (e.g. 2026-11-21T00:00:00+07:00); default: end − 24 h"),
+]
+EndParam = Annotated[str | None, Query(description="ISO 8601 with a zone; default: now")]
+
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require_read_access)],
+    responses={401: {"model": Problem, "description": "login required"}},
+)
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def _station_or_404(store: Store, station_id: str) -> Station:
+    station = store.station(station_id)
+    if station is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no station {station_id!r}")
+    return station
+
+
+@router.get(
+    "/stations",
+    response_model=StationCollection,
+    responses={
+        200: {"content": {GEOJSON: {}}},
+        304: {"description": "unchanged since the ETag given in If-None-Match"},
+    },
+)
+def list_stations(
+    store: StoreDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Every station with its latest reading, as GeoJSON; cheap to poll with If-None-Match."""
+    body, etag = encode(station_collection(store.latest(), datetime.now(UTC)))
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if not_modified(if_none_match, etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(content=body, media_type=GEOJSON, headers=headers)
+
+
+@router.get("/stations/{station_id}", responses={404: {"model": Problem}})
+def get_station(station_id: str, store: StoreDep) -> Station:
+    """A station's metadata."""
+    return _station_or_404(store, station_id)
+
+
+@router.get(
+    "/stations/{station_id}/readings",
+    responses={404: {"model": Problem}, 422: {"model": Problem}},
+)
+def get_readings(
+    station_id: str,
+    store: StoreDep,
+    start: StartParam = None,
+    end: EndParam = None,
+    resolution: Resolution = Resolution.RAW,
+) -> ReadingSeries:
+    """A station's series over [start, end): raw readings, or hourly / daily (local day) rollups."""
+    limit = MAX_SPAN.get(resolution)
+    hint = ""
+    if limit is not None:
+        hint = f" for resolution={resolution.value}; use resolution={_COARSER[resolution]}"
+    start_at, end_at = period(start, end, limit, hint)
+    _station_or_404(store, station_id)
+    points = store.series(station_id, start_at, end_at, resolution)
+    return ReadingSeries(
+        station_id=station_id, resolution=resolution, start=start_at, end=end_at, points=points
+    )
+
+
+@router.get("/stats", responses={422: {"model": Problem}})
+def get_stats(
+    store: StoreDep,
+    start: StartParam = None,
+    end: EndParam = None,
+    station_id: Annotated[list[str] | None, Query(description="repeat to choose stations")] = None,
+) -> list[StationStats]:
+    """Per-station mean, min, max, count and data availability over [start, end)."""
+    start_at, end_at = period(start, end)
+    return store.stats(start_at, end_at, station_id)

@@ -1,0 +1,52 @@
+"""``create_app``: the one place that assembles routers, static files and error answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import xstatic.pkg.leaflet as xstatic_leaflet
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
+
+import radmon
+from dashboard import api, health, pages
+from radmon.config import Settings
+from radmon.store import SchemaNotReady, Store
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    # A lost database is the server's state, not a bug: say so, and let clients retry.
+    detail = str(exc) if isinstance(exc, SchemaNotReady) else "the database is unavailable"
+    return JSONResponse(
+        {"detail": detail},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "10"},
+    )
+
+
+def create_app(store: Store, settings: Settings, *, open_reads: bool = False) -> FastAPI:
+    """The web application over *store*.
+
+    *open_reads* lets anyone read without login; only ``radmon demo`` on a loopback address
+    sets it, because users, sessions and tokens do not exist yet.
+    """
+    app = FastAPI(
+        title="radmon",
+        version=radmon.__version__,
+        summary="Environmental gamma dose-rate monitoring: live stations and their readings.",
+    )
+    app.state.store = store
+    app.state.settings = settings
+    app.state.open_reads = open_reads
+    app.include_router(health.router)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static/leaflet", StaticFiles(directory=xstatic_leaflet.BASE_DIR), name="leaflet")
+    app.mount("/static/app", StaticFiles(directory=STATIC_DIR), name="app-static")
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(SchemaNotReady, _database_unavailable)
+    return app
