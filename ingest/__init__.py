@@ -1,0 +1,41 @@
+"""Collectors, importers and the network simulator."""
+
+from ingest.simulator import (
+    PROBE_GM,
+    PROBE_SCINTILLATOR,
+    EventKind,
+    InjectedEvent,
+    Province,
+    ProvinceSimulator,
+    RainCell,
+    SimulationConfig,
+    SimulationResult,
+    StepResult,
+    Town,
+    floor_time,
+    known_provinces,
+    load_province,
+    simulate,
+    stream,
+    write_csvs,
+)
+
+__all__ = [
+    "PROBE_GM",
+    "PROBE_SCINTILLATOR",
+    "EventKind",
+    "InjectedEvent",
+    "Province",
+    "ProvinceSimulator",
+    "RainCell",
+    "SimulationConfig",
+    "SimulationResult",
+    "StepResult",
+    "Town",
+    "floor_time",
+    "known_provinces",
+    "load_province",
+    "simulate",
+    "stream",
+    "write_csvs",
+]
