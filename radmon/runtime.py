@@ -7,6 +7,7 @@ join the same task group.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from radmon.config import Settings
 from radmon.store import Store
 
 log = logging.getLogger("radmon")
+_BACKFILL_BATCH = 20_000
 
 
 def is_loopback(host: str) -> bool:
@@ -33,28 +35,34 @@ def start_simulator(store: Store, settings: Settings):
     """Create the simulated province, register its stations and backfill its recent history."""
     from ingest import ProvinceSimulator, SimulationConfig
 
-    sim_settings = settings.simulator
     now = datetime.now(UTC)
-    start = now - timedelta(hours=sim_settings.backfill_hours)
-    start = start.replace(second=0, microsecond=0)
-    simulator = ProvinceSimulator(
-        SimulationConfig(
-            n_stations=sim_settings.stations,
-            seed=sim_settings.seed,
-            interval_s=sim_settings.interval_s,
-            start=start,
-            province=sim_settings.province,
-        )
-    )
+    start = now - timedelta(hours=settings.simulator.backfill_hours)
+    simulator = ProvinceSimulator(SimulationConfig.from_settings(settings.simulator, start))
     store.upsert_stations(simulator.stations)
     batch = []
-    while simulator.time + timedelta(seconds=sim_settings.interval_s) <= now:
+    while simulator.next_time <= now:
         batch.extend(simulator.to_readings(simulator.step()))
-        if len(batch) >= 20_000:
+        if len(batch) >= _BACKFILL_BATCH:
             store.write_readings(batch)
             batch = []
     store.write_readings(batch)
     return simulator
+
+
+async def write_until_stored(store: Store, batch: list, stop: asyncio.Event) -> None:
+    """Write *batch*, retrying with backoff while the database is away; gives up only at stop."""
+    delay = 0.5
+    while True:
+        try:
+            await asyncio.to_thread(store.write_readings, batch)
+            return
+        except Exception:
+            if stop.is_set():
+                raise
+            log.warning("store write failed; retrying in %.1f s", delay, exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 30.0)
 
 
 async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> None:

@@ -1,0 +1,230 @@
+"""The CLI as users and outside checks drive it: real processes, real files, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from radmon.config import load_settings
+from radmon.store import Store
+
+RADMON = [sys.executable, "-m", "radmon"]
+
+
+def run(
+    *args: str, cwd: Path, env: dict | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RADMON_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [*RADMON, *args],
+        cwd=cwd,
+        env=full_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_version(tmp_path: Path) -> None:
+    result = run("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("radmon ")
+
+
+def test_stations_import_is_all_or_nothing(tmp_path: Path) -> None:
+    db = {"RADMON_DATABASE__URL": f"sqlite:///{tmp_path}/r.db"}
+    assert run("db", "upgrade", cwd=tmp_path, env=db).returncode == 0
+    bad = tmp_path / "stations.csv"
+    bad.write_text(
+        "station_id,name,lat,lon,district\n"
+        "QN001,Hạ Long 1,20.95,107.08,Hạ Long\n"
+        "QN002,Móng Cái,21.52,abc,Móng Cái\n",
+        encoding="utf-8",
+    )
+    result = run("stations", "import", str(bad), cwd=tmp_path, env=db)
+    assert result.returncode == 2
+    assert f"{bad}:3: field 'lon'" in result.stderr
+    store = Store.open(load_settings(database={"url": db["RADMON_DATABASE__URL"]}))
+    assert store.stations() == []  # the good first row was not half-imported
+    bad.write_text(
+        "station_id,name,lat,lon,elevation_m,probe_model,district,timezone\n"
+        "QN001,Hạ Long 1,20.95,107.08,12,GM,Hạ Long,Asia/Ho_Chi_Minh\n"
+        "QN002,Móng Cái,21.52,107.97,,,,\n",
+        encoding="utf-8",
+    )
+    result = run("stations", "import", str(bad), cwd=tmp_path, env=db)
+    assert result.returncode == 0, result.stderr
+    assert [s.station_id for s in store.stations()] == ["QN001", "QN002"]
+    assert store.station("QN001").timezone == "Asia/Ho_Chi_Minh"
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "message"),
+    [
+        ("station_id,name,lat\n", "", "missing required column(s) lon"),
+        ("station_id,name,lat,lon\n", "QN/1,x,1,2\n", ":2: field 'station_id'"),
+        ("station_id,name,lat,lon,timezone\n", "QN1,x,1,2,Nowhere/Zone\n", ":2: field 'timezone'"),
+        ("station_id,name,lat,lon\n", "QN1,x,1,2\nQN1,y,1,2\n", ":3: field 'station_id'"),
+    ],
+)
+def test_stations_import_names_file_line_and_field(
+    tmp_path: Path, header: str, row: str, message: str
+) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text(header + row)
+    result = run(
+        "stations",
+        "import",
+        str(path),
+        cwd=tmp_path,
+        env={"RADMON_DATABASE__URL": f"sqlite:///{tmp_path}/r.db"},
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_a_bad_configuration_exits_2_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "radmon.yaml"
+    config.write_text("web:\n  port: eighty\n")
+    result = run("db", "upgrade", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "web.port" in result.stderr and str(config) in result.stderr
+    result = run("db", "upgrade", cwd=tmp_path, env={"RADMON_CONFIG": str(config)})
+    assert result.returncode == 2 and "web.port" in result.stderr
+
+
+def test_serve_refuses_a_database_without_schema(tmp_path: Path) -> None:
+    result = run("serve", cwd=tmp_path, env={"RADMON_DATABASE__URL": f"sqlite:///{tmp_path}/e.db"})
+    assert result.returncode == 2
+    assert "radmon db upgrade" in result.stderr
+
+
+def test_simulate_writes_the_contract_files(tmp_path: Path) -> None:
+    out, events, stations = tmp_path / "r.csv", tmp_path / "e.csv", tmp_path / "s.csv"
+    result = run(
+        "simulate",
+        "--stations",
+        "6",
+        "--days",
+        "1",
+        "--seed",
+        "3",
+        "--output",
+        str(out),
+        "--events",
+        str(events),
+        "--stations-csv",
+        str(stations),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[:3] == ["time", "station_id", "dose_rate_nsv_h"]
+    assert len({r["station_id"] for r in rows}) == 6
+    assert rows[0]["time"].endswith("Z")
+    assert events.read_text().strip()
+    # The stations file round-trips through the import.
+    db = {"RADMON_DATABASE__URL": f"sqlite:///{tmp_path}/r.db"}
+    assert run("db", "upgrade", cwd=tmp_path, env=db).returncode == 0
+    imported = run("stations", "import", str(stations), cwd=tmp_path, env=db)
+    assert imported.returncode == 0, imported.stderr
+    again = run(
+        "simulate",
+        "--stations",
+        "6",
+        "--days",
+        "1",
+        "--seed",
+        "3",
+        "--output",
+        str(tmp_path / "r2.csv"),
+        cwd=tmp_path,
+    )
+    assert again.returncode == 0
+    assert (tmp_path / "r2.csv").read_bytes() == out.read_bytes()  # deterministic
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+def test_demo_serves_a_live_province_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADMON_")}
+    process = subprocess.Popen(
+        [
+            *RADMON,
+            "demo",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "--speed",
+            "30",
+            "--stations",
+            "24",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if _get(f"{base}/healthz") == {"status": "ok"}:
+                    break
+            except OSError:
+                pass
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "demo did not come up"
+            time.sleep(0.3)
+        first = _get(f"{base}/api/v1/stations")["features"]
+        assert len(first) == 24
+        assert all(f["properties"]["dose_rate_nsv_h"] is not None for f in first)
+        # At 30x a 60 s interval is 2 s of real time: new readings arrive while we watch.
+        newest = max(f["properties"]["time"] for f in first)
+        deadline = time.monotonic() + 20
+        while (
+            max(f["properties"]["time"] for f in _get(f"{base}/api/v1/stations")["features"])
+            == newest
+        ):
+            assert time.monotonic() < deadline, "no live readings"
+            time.sleep(0.5)
+        with urllib.request.urlopen(f"{base}/", timeout=5) as page:
+            html = page.read().decode()
+        assert "/static/leaflet/leaflet.js" in html
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        process.wait(timeout=10)
+        assert time.monotonic() - started < 5
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (tmp_path / "demo" / "radmon.db").exists()
