@@ -1,41 +1,6 @@
 """Collectors, importers and the network simulator."""
 
-from ingest.simulator import (
-    PROBE_GM,
-    PROBE_SCINTILLATOR,
-    EventKind,
-    InjectedEvent,
-    Province,
-    ProvinceSimulator,
-    RainCell,
-    SimulationConfig,
-    SimulationResult,
-    StepResult,
-    Town,
-    floor_time,
-    known_provinces,
-    load_province,
-    simulate,
-    stream,
-    write_csvs,
-)
+from ingest import simulator
+from ingest.simulator import *  # noqa: F403 - the simulator's public API is ingest's
 
-__all__ = [
-    "PROBE_GM",
-    "PROBE_SCINTILLATOR",
-    "EventKind",
-    "InjectedEvent",
-    "Province",
-    "ProvinceSimulator",
-    "RainCell",
-    "SimulationConfig",
-    "SimulationResult",
-    "StepResult",
-    "Town",
-    "floor_time",
-    "known_provinces",
-    "load_province",
-    "simulate",
-    "stream",
-    "write_csvs",
-]
+__all__ = list(simulator.__all__)

@@ -20,6 +20,7 @@ OPTIONAL = (
     "sensitivity_cps_per_usv_h",
     "has_rain_gauge",
 )
+COLUMNS = REQUIRED + OPTIONAL  # the order files are written in
 
 
 def read_stations_csv(path: Path) -> list[Station]:

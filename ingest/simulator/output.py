@@ -12,22 +12,11 @@ import pandas as pd
 from ingest.simulator.config import SimulationConfig
 from ingest.simulator.engine import ProvinceSimulator
 from ingest.simulator.events import InjectedEvent
+from radmon import stations_io
 from radmon.errors import InputError
 
 READING_COLUMNS = ["time", "station_id", "dose_rate_nsv_h", "precip_mm_h"]
-STATION_COLUMNS = [
-    "station_id",
-    "name",
-    "lat",
-    "lon",
-    "elevation_m",
-    "probe_model",
-    "district",
-    "timezone",
-    "interval_s",
-    "sensitivity_cps_per_usv_h",
-    "has_rain_gauge",
-]
+STATION_COLUMNS = list(stations_io.COLUMNS)
 EVENT_COLUMNS = [
     "event_id",
     "kind",
