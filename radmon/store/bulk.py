@@ -32,7 +32,8 @@ _PG_TYPES = [
 _STAGE_KEY = "radmon_stage_ready"
 
 
-def _row(r: Reading) -> tuple[Any, ...]:
+def reading_row(r: Reading) -> tuple[Any, ...]:
+    """*r* as a tuple in READING_COLUMNS order, as COPY and the staging table take it."""
     return (
         r.station_id,
         r.time,
@@ -62,7 +63,7 @@ def write_postgres(
         with cur.copy(f"COPY _stage ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_PG_TYPES)
             for reading in readings:
-                copy.write_row(_row(reading))
+                copy.write_row(reading_row(reading))
         insert = (
             # Key order makes concurrent writers take row locks in one global order: no deadlock.
             f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM _stage "
@@ -97,7 +98,7 @@ def write_sqlite(conn: Connection, readings: Sequence[Reading], zone: str) -> in
         (
             r.station_id,
             text_of(r.time),
-            *_row(r)[2:],
+            *reading_row(r)[2:],
             text_of(rollups.hour_bucket(r.time)),
             text_of(rollups.day_bucket(r.time, zone)),
         )
