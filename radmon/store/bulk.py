@@ -1,16 +1,20 @@
 """Idempotent bulk writes of readings, one implementation per backend.
 
-PostgreSQL: COPY into a per-connection staging table, then one statement inserts with
-``ON CONFLICT DO NOTHING`` and feeds the rollups from the rows it really inserted.
-SQLite: the same shape with executemany, under the single-writer lock.
+Duplicates are rare (a redelivery after a crash), so a batch is first written straight into
+``readings`` under a savepoint: COPY on PostgreSQL, executemany on SQLite. If any reading is
+already stored, that attempt rolls back and the batch goes through a staging table that keeps
+only the new ones. Either way the rollups are fed from exactly the rows that were added.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from radmon.models import Reading
 from radmon.store import rollups
@@ -29,7 +33,7 @@ _PG_TYPES = [
     "float8",
     "int4",
 ]
-_STAGE_KEY = "radmon_stage_ready"
+_READY_KEY = "radmon_stage_ready"
 
 
 def reading_row(r: Reading) -> tuple[Any, ...]:
@@ -48,63 +52,107 @@ def reading_row(r: Reading) -> tuple[Any, ...]:
     )
 
 
+def _new_rows(batch: Sequence[Reading]) -> list[rollups.NewRow]:
+    return [(r.station_id, r.time, r.dose_rate_nsv_h) for r in batch]
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
 def write_postgres(
-    conn: Connection, readings: Sequence[Reading], keep_rollups: bool, zone: str
+    conn: Connection, batch: Sequence[Reading], keep_rollups: bool, zone: str
 ) -> int:
-    """Write *readings* in the caller's transaction; returns how many were new."""
+    """Write *batch* in the caller's transaction; returns how many readings were new."""
     fairy = conn.connection
-    driver = fairy.driver_connection
+    driver: psycopg.Connection = fairy.driver_connection  # type: ignore[assignment]
     with driver.cursor() as cur:
-        if not fairy.info.get(_STAGE_KEY):
+        if not fairy.info.get(_READY_KEY):
             cur.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS _stage (LIKE readings) ON COMMIT DELETE ROWS"
             )
-            fairy.info[_STAGE_KEY] = True
-        with cur.copy(f"COPY _stage ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(_PG_TYPES)
-            for reading in readings:
-                copy.write_row(reading_row(reading))
-        insert = (
-            # Key order makes concurrent writers take row locks in one global order: no deadlock.
-            f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM _stage "
-            "ORDER BY station_id, time "
-            "ON CONFLICT (station_id, time) DO NOTHING RETURNING station_id, time, dose_rate_nsv_h"
-        )
-        if keep_rollups:
-            hourly = rollups.upsert_sql(
-                "readings_hourly", "ins", "date_trunc('hour', time)", "postgresql"
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS _rollup_stage (daily boolean, "
+                "station_id text, bucket timestamptz, n int, sum_nsv_h float8, "
+                "min_nsv_h float8, max_nsv_h float8) ON COMMIT DELETE ROWS"
             )
-            daily = rollups.upsert_sql(
-                "readings_daily", "ins", "date_trunc('day', time, %(zone)s)", "postgresql"
-            )
-            ctes = f"ins AS ({insert}), h AS ({hourly}), d AS ({daily})"
-            sql = f"WITH {ctes} SELECT count(*) FROM ins"
-        else:
-            sql = f"WITH ins AS ({insert}) SELECT count(*) FROM ins"
-        cur.execute(sql, {"zone": zone})
-        row = cur.fetchone()
-        # TRUNCATE-free reuse: ON COMMIT DELETE ROWS empties the stage; a rollback does too.
-        return int(row[0]) if row else 0
+            fairy.info[_READY_KEY] = True
+        try:
+            with driver.transaction():  # a savepoint inside the caller's transaction
+                _copy(cur, "readings", batch)
+            added = _new_rows(batch)
+        except psycopg.errors.UniqueViolation:
+            added = _insert_new_via_stage(cur, batch)
+        if keep_rollups and added:
+            _merge_rollups_postgres(cur, added, zone)
+        return len(added)
 
 
-def write_sqlite(conn: Connection, readings: Sequence[Reading], zone: str) -> int:
-    """Write *readings* in the caller's (IMMEDIATE) transaction; returns how many were new."""
-    conn.exec_driver_sql(
-        f"CREATE TEMP TABLE IF NOT EXISTS _stage ({_COLUMNS}, hour_bucket, day_bucket)"
+def _copy(cur: psycopg.Cursor, table: str, batch: Sequence[Reading]) -> None:
+    with cur.copy(f"COPY {table} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_PG_TYPES)
+        for reading in batch:
+            copy.write_row(reading_row(reading))
+
+
+def _insert_new_via_stage(cur: psycopg.Cursor, batch: Sequence[Reading]) -> list[rollups.NewRow]:
+    _copy(cur, "_stage", batch)
+    # Key order makes concurrent writers take row locks in one global order: no deadlock.
+    cur.execute(
+        f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM _stage "
+        "ORDER BY station_id, time ON CONFLICT (station_id, time) DO NOTHING "
+        "RETURNING station_id, time, dose_rate_nsv_h"
     )
-    conn.exec_driver_sql("DELETE FROM _stage")
-    text_of = rollups.sqlite_text
-    params = [
-        (
-            r.station_id,
-            text_of(r.time),
-            *reading_row(r)[2:],
-            text_of(rollups.hour_bucket(r.time)),
-            text_of(rollups.day_bucket(r.time, zone)),
+    return cur.fetchall()
+
+
+def _merge_rollups_postgres(cur: psycopg.Cursor, added: list[rollups.NewRow], zone: str) -> None:
+    hourly, daily = rollups.aggregate(added, zone)
+    with cur.copy(
+        "COPY _rollup_stage (daily, station_id, bucket, n, sum_nsv_h, min_nsv_h, max_nsv_h) "
+        "FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(["bool", "text", "timestamptz", "int4", "float8", "float8", "float8"])
+        for is_daily, aggs in ((False, hourly), (True, daily)):
+            for (station_id, bucket), (n, total, low, high) in aggs.items():
+                copy.write_row((is_daily, station_id, bucket, int(n), total, low, high))
+    for table, is_daily in (("readings_hourly", "false"), ("readings_daily", "true")):
+        source = (
+            f"SELECT {rollups.ROLLUP_COLUMNS} FROM _rollup_stage "
+            f"WHERE daily = {is_daily} ORDER BY station_id, bucket"
         )
-        for r in readings
-    ]
-    placeholders = ", ".join("?" * (len(READING_COLUMNS) + 2))
+        cur.execute(rollups.merge_sql(table, source, "postgresql"))
+
+
+# -- SQLite ------------------------------------------------------------------------------------
+
+
+def write_sqlite(conn: Connection, batch: Sequence[Reading], zone: str) -> int:
+    """Write *batch* in the caller's (IMMEDIATE) transaction; returns how many were new."""
+    texts: dict[datetime, str] = {}
+    params = []
+    for r in batch:
+        stamp = texts.get(r.time)
+        if stamp is None:
+            stamp = texts[r.time] = rollups.sqlite_text(r.time)
+        params.append((r.station_id, stamp, *reading_row(r)[2:]))
+    placeholders = ", ".join("?" * len(READING_COLUMNS))
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(
+                f"INSERT INTO readings ({_COLUMNS}) VALUES ({placeholders})", params
+            )
+        added = _new_rows(batch)
+    except IntegrityError:
+        added = _insert_new_via_stage_sqlite(conn, params, placeholders)
+    rollups.merge_sqlite(conn, *rollups.aggregate(added, zone))
+    return len(added)
+
+
+def _insert_new_via_stage_sqlite(
+    conn: Connection, params: list[tuple[Any, ...]], placeholders: str
+) -> list[rollups.NewRow]:
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS _stage ({_COLUMNS})")
+    conn.exec_driver_sql("DELETE FROM _stage")
     conn.exec_driver_sql(f"INSERT INTO _stage VALUES ({placeholders})", params)
     # Keep the first of any duplicates within the batch, then drop what is already stored.
     conn.exec_driver_sql(
@@ -115,9 +163,6 @@ def write_sqlite(conn: Connection, readings: Sequence[Reading], zone: str) -> in
         "DELETE FROM _stage WHERE EXISTS (SELECT 1 FROM readings r "
         "WHERE r.station_id = _stage.station_id AND r.time = _stage.time)"
     )
-    added = conn.exec_driver_sql(
-        f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM _stage"
-    ).rowcount
-    conn.exec_driver_sql(rollups.upsert_sql("readings_hourly", "_stage", "hour_bucket", "sqlite"))
-    conn.exec_driver_sql(rollups.upsert_sql("readings_daily", "_stage", "day_bucket", "sqlite"))
-    return int(added)
+    conn.exec_driver_sql(f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM _stage")
+    rows = conn.exec_driver_sql("SELECT station_id, time, dose_rate_nsv_h FROM _stage")
+    return [(s, rollups.parse_sqlite_text(t), d) for s, t, d in rows]
