@@ -259,18 +259,7 @@ class Store:
         if first_hour >= last_hour:
             first_hour = last_hour = end
         dose, t = readings.c.dose_rate_nsv_h, readings.c.time
-        raw = select(
-            readings.c.station_id.label("station_id"),
-            func.count().label("n"),
-            func.sum(dose).label("total"),
-            func.min(dose).label("low"),
-            func.max(dose).label("high"),
-        ).where(
-            or_(
-                and_(t >= start, t < first_hour),
-                and_(t >= last_hour, t < end),
-            )
-        )
+        edges = [(a, b) for a, b in ((start, first_hour), (last_hour, end)) if a < b]
         h = readings_hourly.c
         rolled = select(
             h.station_id.label("station_id"),
@@ -280,11 +269,20 @@ class Store:
             func.max(h.max_nsv_h).label("high"),
         ).where(h.bucket >= first_hour, h.bucket < last_hour)
         if station_ids is not None:
-            raw = raw.where(readings.c.station_id.in_(station_ids))
             rolled = rolled.where(h.station_id.in_(station_ids))
-        parts = union_all(
-            raw.group_by(readings.c.station_id), rolled.group_by(h.station_id)
-        ).subquery()
+        parts_list = [rolled.group_by(h.station_id)]
+        if edges:  # an hour-aligned period needs no raw readings at all
+            raw = select(
+                readings.c.station_id.label("station_id"),
+                func.count().label("n"),
+                func.sum(dose).label("total"),
+                func.min(dose).label("low"),
+                func.max(dose).label("high"),
+            ).where(or_(*(and_(t >= a, t < b) for a, b in edges)))
+            if station_ids is not None:
+                raw = raw.where(readings.c.station_id.in_(station_ids))
+            parts_list.append(raw.group_by(readings.c.station_id))
+        parts = union_all(*parts_list).subquery()
         combined = select(
             parts.c.station_id,
             func.sum(parts.c.n),
