@@ -11,11 +11,15 @@ import contextlib
 import ipaddress
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from radmon.config import Settings
 from radmon.store import Store
+
+if TYPE_CHECKING:
+    from ingest import ProvinceSimulator
 
 log = logging.getLogger("radmon")
 _BACKFILL_BATCH = 20_000
@@ -31,7 +35,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def start_simulator(store: Store, settings: Settings):
+def start_simulator(store: Store, settings: Settings) -> ProvinceSimulator:
     """Create the simulated province, register its stations and backfill its recent history."""
     from ingest import ProvinceSimulator, SimulationConfig
 
