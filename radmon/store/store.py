@@ -170,7 +170,7 @@ class Store:
             rows = list(conn.execute(query).mappings())
             severities = self._open_severities(conn)
         return [
-            LatestReading(
+            LatestReading.model_construct(
                 station=_station(row),
                 time=row["r_time"],
                 dose_rate_nsv_h=row["dose_rate_nsv_h"],
@@ -312,5 +312,9 @@ def _ceil_hour(moment: datetime) -> datetime:
 
 
 def _station(row: object) -> Station:
+    # Stations were validated when they were stored; re-validating a thousand of them on every
+    # map poll was half the time of latest().
     mapping = dict(row)  # type: ignore[call-overload]
-    return Station(**{k: mapping[k] for k in _STATION_FIELDS if mapping.get(k) is not None})
+    return Station.model_construct(
+        **{k: mapping[k] for k in _STATION_FIELDS if mapping.get(k) is not None}
+    )
