@@ -21,6 +21,7 @@ NewRow = tuple[str, datetime, float]
 # (station_id, bucket) -> [n, sum, min, max]
 Aggregates = dict[tuple[str, datetime], list[float]]
 ROLLUP_COLUMNS = "station_id, bucket, n, sum_nsv_h, min_nsv_h, max_nsv_h"
+_TABLES = ("readings_hourly", "readings_daily")
 
 
 def hour_bucket(moment: datetime) -> datetime:
@@ -80,9 +81,6 @@ def merge_sqlite(conn: Connection, hourly: Aggregates, daily: Aggregates) -> Non
         params = [(s, sqlite_text(b), int(a[0]), a[1], a[2], a[3]) for (s, b), a in aggs.items()]
         if params:
             conn.exec_driver_sql(sql[table], params)
-
-
-_TABLES = ("readings_hourly", "readings_daily")
 
 
 def rebuild_daily(conn: Connection, zone_name: str) -> None:

@@ -118,16 +118,13 @@ def test_serve_refuses_a_database_without_schema(tmp_path: Path) -> None:
     assert "radmon db upgrade" in result.stderr
 
 
+SIMULATE_ARGS = ("simulate", "--stations", "6", "--days", "1", "--seed", "3")
+
+
 def test_simulate_writes_the_contract_files(tmp_path: Path) -> None:
     out, events, stations = tmp_path / "r.csv", tmp_path / "e.csv", tmp_path / "s.csv"
     result = run(
-        "simulate",
-        "--stations",
-        "6",
-        "--days",
-        "1",
-        "--seed",
-        "3",
+        *SIMULATE_ARGS,
         "--output",
         str(out),
         "--events",
@@ -148,18 +145,7 @@ def test_simulate_writes_the_contract_files(tmp_path: Path) -> None:
     assert run("db", "upgrade", cwd=tmp_path, env=db).returncode == 0
     imported = run("stations", "import", str(stations), cwd=tmp_path, env=db)
     assert imported.returncode == 0, imported.stderr
-    again = run(
-        "simulate",
-        "--stations",
-        "6",
-        "--days",
-        "1",
-        "--seed",
-        "3",
-        "--output",
-        str(tmp_path / "r2.csv"),
-        cwd=tmp_path,
-    )
+    again = run(*SIMULATE_ARGS, "--output", str(tmp_path / "r2.csv"), cwd=tmp_path)
     assert again.returncode == 0
     assert (tmp_path / "r2.csv").read_bytes() == out.read_bytes()  # deterministic
 
