@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -48,6 +48,51 @@ class MqttSettings(Section):
     topic_prefix: str = "radmon/v1"
     client_id: str = "radmon-central"
     shared_group: str = ""
+    enabled: bool = True  # radmon serve subscribes; radmon demo turns it off (no broker needed)
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    ca_file: str | None = None  # with tls: the CA that signed the broker's certificate
+    session_expiry_s: int = Field(default=14 * 86400, ge=0)  # how long the broker keeps our queue
+
+
+class IngestSettings(Section):
+    """Central ingest: how readings are batched into the store and what is refused."""
+
+    batch_size: int = Field(default=5000, ge=1)  # readings per store write
+    batch_wait_s: float = Field(default=0.2, gt=0, le=60)  # oldest unwritten reading's wait
+    receive_maximum: int = Field(default=1000, ge=1, le=65535)  # unacknowledged messages in flight
+    max_payload_bytes: int = Field(default=1_048_576, ge=64)
+    max_future_skew_s: float = Field(default=300.0, ge=0)  # later than now + this is refused
+    station_refresh_s: float = Field(default=10.0, ge=0)  # re-read stations for an unknown id
+
+
+class ProbeSettings(Section):
+    """One probe an edge collector polls."""
+
+    station_id: str
+    profile: str  # a shipped profile name (ingest/edge/profiles) or a path to a YAML profile
+    transport: Literal["tcp", "rtu", "gmc"] = "tcp"
+    host: str | None = None  # tcp
+    port: int = Field(default=502, ge=1, le=65535)  # tcp
+    serial_port: str | None = None  # rtu and gmc, e.g. /dev/ttyUSB0
+    baudrate: int = Field(default=9600, gt=0)
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: int = Field(default=1, ge=1, le=2)
+    unit_id: int = Field(default=1, ge=0, le=247)
+    interval_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(default=3.0, gt=0)
+    sensitivity_cps_per_usv_h: float | None = Field(default=None, gt=0)
+
+
+class EdgeSettings(Section):
+    """An edge collector: its probes and its disk spool (store-and-forward)."""
+
+    id: str = "edge-1"
+    spool_path: str = "radmon-edge-spool.db"
+    spool_max_mb: float = Field(default=512.0, gt=0)
+    # full spool: drop_oldest keeps the newest readings, refuse_new keeps the oldest
+    spool_full_policy: Literal["drop_oldest", "refuse_new"] = "drop_oldest"
+    publish_batch: int = Field(default=100, ge=1, le=10000)  # readings per MQTT message
+    probes: list[ProbeSettings] = Field(default_factory=list)
 
 
 class WebSettings(Section):
@@ -99,6 +144,8 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     site: SiteSettings = Field(default_factory=SiteSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -104,6 +104,10 @@ class Reading(BaseModel):
     battery_v: float | None = Field(default=None, allow_inf_nan=False)
     temperature_c: float | None = Field(default=None, ge=-100, le=150, allow_inf_nan=False)
     status: int | None = None
+    # where a mobile probe (a bGeigie, a car survey) was; fixed stations leave these empty
+    lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
+    altitude_m: float | None = Field(default=None, ge=-500, le=20000, allow_inf_nan=False)
 
 
 _OPTIONAL_PAYLOAD_FIELDS = (
@@ -114,6 +118,9 @@ _OPTIONAL_PAYLOAD_FIELDS = (
     "temperature_c",
     "precip_mm_h",
     "status",
+    "lat",
+    "lon",
+    "altitude_m",
 )
 
 
@@ -159,6 +166,21 @@ def _first_error(exc: ValueError, payload: dict[str, Any]) -> str:
     field = ".".join(str(p) for p in first["loc"])
     shown = payload.get("dose_rate") if field == "dose_rate_nsv_h" else payload.get(field)
     return f"{field}={shown!r}: {first['msg']}"
+
+
+class DeadLetter(BaseModel):
+    """Input that was refused, kept with where it came from and why, for a person to act on."""
+
+    id: int | None = None
+    received_at: UtcDateTime
+    source: str  # mqtt, http, import:csv, import:bgeigie, edge, ...
+    origin: str  # topic, file:line, remote address
+    station_id: str | None = None
+    reason: str
+    payload: str  # the raw input (cut at DEAD_LETTER_MAX_PAYLOAD characters)
+
+
+DEAD_LETTER_MAX_PAYLOAD = 65536
 
 
 class Alarm(BaseModel):

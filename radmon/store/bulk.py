@@ -32,6 +32,9 @@ _PG_TYPES = [
     "float8",
     "float8",
     "int4",
+    "float8",
+    "float8",
+    "float8",
 ]
 _READY_KEY = "radmon_stage_ready"
 
@@ -49,6 +52,9 @@ def reading_row(r: Reading) -> tuple[Any, ...]:
         r.battery_v,
         r.temperature_c,
         r.status,
+        r.lat,
+        r.lon,
+        r.altitude_m,
     )
 
 

@@ -80,6 +80,9 @@ READING_COLUMNS = (
     "battery_v",
     "temperature_c",
     "status",
+    "lat",
+    "lon",
+    "altitude_m",
 )
 
 readings = Table(
@@ -95,6 +98,9 @@ readings = Table(
     Column("battery_v", Float),
     Column("temperature_c", Float),
     Column("status", Integer),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("altitude_m", Float),
     sqlite_with_rowid=False,
 )
 
@@ -141,4 +147,30 @@ store_meta = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Refused input, kept for a person (ARCHITECTURE: never silently dropped). The digest makes
+# keeping it idempotent: a message redelivered after a crash is not kept twice.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
+    Column("source", String(32), nullable=False),
+    Column("origin", Text, nullable=False),
+    Column("station_id", String(64)),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("digest", String(64), nullable=False, unique=True),
+)
+
+# Bearer tokens of machines (a station that pushes over HTTP); only the SHA-256 is kept.
+station_tokens = Table(
+    "station_tokens",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("station_id", String(64), nullable=False, index=True),
+    Column("label", Text, nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
 )

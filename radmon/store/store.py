@@ -16,6 +16,7 @@ from radmon.config import Settings
 from radmon.errors import RadmonError
 from radmon.models import (
     AlarmState,
+    DeadLetter,
     LatestReading,
     Reading,
     Resolution,
@@ -24,7 +25,7 @@ from radmon.models import (
     Station,
     StationStats,
 )
-from radmon.store import bulk, migrate
+from radmon.store import bulk, deadletters, migrate, tokens
 from radmon.store.engine import WRITER_OPTION, make_engine
 from radmon.store.schema import alarms, readings, readings_daily, readings_hourly, stations
 
@@ -126,6 +127,40 @@ class Store:
                 .first()
             )
         return _station(row) if row else None
+
+    # -- station tokens (HTTP push) ----------------------------------------------------------
+
+    def issue_station_token(self, station_id: str, label: str = "") -> str:
+        """A new bearer token for *station_id*; shown once, only its hash is kept."""
+        with self._writing() as conn:
+            return tokens.issue(conn, station_id, label)
+
+    def station_for_token(self, token: str) -> str | None:
+        with self.engine.connect() as conn:
+            return tokens.station_of(conn, token)
+
+    def revoke_station_tokens(self, station_id: str) -> int:
+        with self._writing() as conn:
+            return tokens.revoke(conn, station_id)
+
+    # -- dead letters -------------------------------------------------------------------------
+
+    def keep_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
+        """Keep refused input idempotently; returns how many letters were new."""
+        if not letters:
+            return 0
+        with self._writing() as conn:
+            return deadletters.keep(conn, letters)
+
+    def dead_letters(
+        self, *, limit: int = 100, source: str | None = None, since: datetime | None = None
+    ) -> list[DeadLetter]:
+        with self.engine.connect() as conn:
+            return deadletters.listing(conn, limit=limit, source=source, since=since)
+
+    def dead_letter_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return deadletters.counts(conn)
 
     # -- readings -----------------------------------------------------------------------------
 
