@@ -137,6 +137,15 @@ def serve(config: ConfigOption = None) -> None:
     asyncio.run(run_node(store, settings, open_reads=False))
 
 
+@app.command("edge")
+def edge(config: ConfigOption = None) -> None:
+    """Run an edge collector: poll the probes of edge.probes, spool to disk, forward to MQTT."""
+    from ingest.edge import run_edge
+
+    settings = load_settings(config)
+    asyncio.run(run_edge(settings))
+
+
 @app.command("demo")
 def demo(
     port: Annotated[int, typer.Option("--port", help="Web port.")] = 8080,

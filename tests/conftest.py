@@ -12,6 +12,7 @@ import pytest
 
 from radmon.config import Settings, load_settings
 from radmon.store import Store
+from tests.broker import MOSQUITTO, Broker
 
 PG_ADMIN = os.environ.get("RADMON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -70,3 +71,18 @@ def store(backend_settings: Settings) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A private, persistent Mosquitto on a free loopback port (stop/start/restart it freely)."""
+    if MOSQUITTO is None:
+        if os.environ.get("CI"):
+            pytest.fail("no mosquitto binary: CI promises one")
+        pytest.skip("no mosquitto binary on PATH")
+    running = Broker(tmp_path / "broker")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
