@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xstatic.pkg.leaflet as xstatic_leaflet
 from fastapi import FastAPI, Request, status
@@ -11,9 +12,13 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
 import radmon
-from dashboard import api, health, pages
+from dashboard import api, health, metrics, pages, push
+from ingest.stations import StationDirectory
 from radmon.config import Settings
 from radmon.store import SchemaNotReady, Store
+
+if TYPE_CHECKING:
+    from ingest.mqtt import MqttIngest
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -28,11 +33,14 @@ def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def create_app(store: Store, settings: Settings, *, open_reads: bool = False) -> FastAPI:
+def create_app(
+    store: Store, settings: Settings, *, open_reads: bool = False, ingest: MqttIngest | None = None
+) -> FastAPI:
     """The web application over *store*.
 
     *open_reads* lets anyone read without login; only ``radmon demo`` on a loopback address
-    sets it, because users, sessions and tokens do not exist yet.
+    sets it, because users and sessions do not exist yet. *ingest*, when this process runs
+    one, feeds ``/metrics``.
     """
     app = FastAPI(
         title="radmon",
@@ -42,8 +50,12 @@ def create_app(store: Store, settings: Settings, *, open_reads: bool = False) ->
     app.state.store = store
     app.state.settings = settings
     app.state.open_reads = open_reads
+    app.state.ingest = ingest
+    app.state.stations = StationDirectory(store.stations, settings.ingest.station_refresh_s)
     app.include_router(health.router)
     app.include_router(api.router)
+    app.include_router(push.router)
+    app.include_router(metrics.router)
     app.include_router(pages.router)
     app.mount("/static/leaflet", StaticFiles(directory=xstatic_leaflet.BASE_DIR), name="leaflet")
     app.mount("/static/app", StaticFiles(directory=STATIC_DIR), name="app-static")

@@ -57,3 +57,29 @@ class Problem(BaseModel):
     """The body of every error answer: what went wrong, in words a person can act on."""
 
     detail: str
+
+
+class PushedReading(BaseModel):
+    """One reading as a probe pushes it (CONTRACTS: the MQTT payload plus ``station_id``)."""
+
+    station_id: str | None = Field(default=None, description="the token's station; may be left out")
+    time: str | float = Field(description="ISO 8601 with a zone, or Unix seconds")
+    dose_rate: float
+    unit: str = Field(description="nSv/h, uSv/h, µSv/h, mSv/h, Sv/h; cps/cpm with calibration")
+    uncertainty: float | None = None
+    counts: int | None = None
+    interval_s: float | None = None
+    battery_v: float | None = None
+    temperature_c: float | None = None
+    precip_mm_h: float | None = None
+    status: int | None = None
+    lat: float | None = None
+    lon: float | None = None
+    altitude_m: float | None = None
+
+
+class PushResult(BaseModel):
+    station_id: str
+    accepted: int = Field(description="readings stored (or already stored before)")
+    new: int = Field(description="readings that were not stored before")
+    rejected: list[str] = Field(description="why each item was refused (kept as dead letters)")

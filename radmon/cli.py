@@ -8,15 +8,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from radmon import __version__
 from radmon.config import CONFIG_ENV, Settings, load_settings
-from radmon.errors import RadmonError
+from radmon.errors import InputError, RadmonError
+
+if TYPE_CHECKING:
+    from radmon.store import Store
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -25,8 +30,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 stations_app = typer.Typer(no_args_is_help=True, help="Monitoring stations.")
+tokens_app = typer.Typer(no_args_is_help=True, help="Bearer tokens of stations (HTTP push).")
+deadletter_app = typer.Typer(no_args_is_help=True, help="Refused input, kept with its reason.")
 app.add_typer(db_app, name="db")
 app.add_typer(stations_app, name="stations")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(deadletter_app, name="deadletter")
 
 ConfigOption = Annotated[
     Path | None,
@@ -44,6 +53,17 @@ def _store(settings: Settings):
     from radmon.store import Store
 
     return Store.open(settings)
+
+
+@contextmanager
+def _ready_store(config: Path | None) -> Iterator[Store]:
+    """The configured store, refusing a missing or old schema; closed afterwards."""
+    store = _store(load_settings(config))
+    try:
+        store.meta()
+        yield store
+    finally:
+        store.close()
 
 
 def _version(value: bool) -> None:
@@ -93,6 +113,59 @@ def stations_import(
     typer.echo(f"{count} station(s) imported from {file}")
 
 
+@tokens_app.command("add")
+def tokens_add(
+    station_id: Annotated[str, typer.Argument(help="The station that will push readings.")],
+    label: Annotated[str, typer.Option("--label", help="What the token is for.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Issue a bearer token for POST /api/v1/readings; it is shown once, keep it safe."""
+    with _ready_store(config) as store:
+        if store.station(station_id) is None:
+            raise InputError(f"no station {station_id!r}: import it first")
+        typer.echo(store.issue_station_token(station_id, label))
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    station_id: Annotated[str, typer.Argument(help="The station whose tokens stop working.")],
+    config: ConfigOption = None,
+) -> None:
+    """Revoke every token of a station."""
+    with _ready_store(config) as store:
+        count = store.revoke_station_tokens(station_id)
+    typer.echo(f"{count} token(s) of {station_id} revoked")
+
+
+@deadletter_app.command("list")
+def deadletter_list(
+    source: Annotated[
+        str | None, typer.Option("--source", help="mqtt, http, import:csv, …")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")] = 50,
+    since: Annotated[str | None, typer.Option("--since", help="ISO 8601 time with a zone.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Show refused input: when, where from, why, and the raw payload."""
+    from radmon.times import parse_time
+
+    start = parse_time(since) if since else None
+    with _ready_store(config) as store:
+        letters = store.dead_letters(limit=limit, source=source, since=start)
+        counts = store.dead_letter_counts()
+    for letter in letters:
+        if as_json:
+            typer.echo(letter.model_dump_json())
+            continue
+        when = letter.received_at.isoformat(timespec="seconds")
+        typer.echo(f"#{letter.id} {when} {letter.source} {letter.origin}: {letter.reason}")
+        typer.echo(f"    {letter.payload[:200]}")
+    if not as_json:
+        total = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+        typer.echo(f"dead letters kept: {total}")
+
+
 @app.command("simulate")
 def simulate_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="Readings CSV to write.")],
@@ -128,7 +201,7 @@ def simulate_cmd(
 
 @app.command("serve")
 def serve(config: ConfigOption = None) -> None:
-    """Run the central node: web server and API (and the simulator when simulator.enabled)."""
+    """Run the central node: MQTT ingest, HTTP ingest and the web (simulator when enabled)."""
     from radmon.runtime import run_node
 
     settings = load_settings(config)
@@ -168,6 +241,7 @@ def demo(
         database={"url": f"sqlite:///{(data_dir / 'radmon.db').resolve()}"},
         web={"host": host, "port": port},
         simulator={"enabled": True, "speed": speed, "stations": stations},
+        mqtt={"enabled": False},
     )
     store = _store(settings)
     store.upgrade()

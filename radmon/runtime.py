@@ -1,7 +1,6 @@
-"""Process wiring for the long-running node: web server plus the live simulated province.
+"""Process wiring for the long-running node: web server, MQTT ingest, the simulated province.
 
-``radmon demo`` and ``radmon serve`` share this; later the MQTT ingest, detectors and alerting
-join the same task group.
+``radmon demo`` and ``radmon serve`` share this; detectors and alerting join the same tasks.
 """
 
 from __future__ import annotations
@@ -10,10 +9,13 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import signal
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import uvicorn
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from radmon.config import Settings
 from radmon.store import Store
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from ingest import ProvinceSimulator
 
 log = logging.getLogger("radmon")
+T = TypeVar("T")
 _BACKFILL_BATCH = 20_000
 
 
@@ -53,28 +56,38 @@ def start_simulator(store: Store, settings: Settings) -> ProvinceSimulator:
     return simulator
 
 
-async def write_until_stored(store: Store, batch: list, stop: asyncio.Event) -> None:
-    """Write *batch*, retrying with backoff while the database is away; gives up only at stop."""
+async def until_done(
+    call: Callable[..., T], *args: object, stop: asyncio.Event, what: str = "store write"
+) -> T:
+    """Run the blocking *call* in a thread, retrying with backoff while the database is away.
+
+    Only a lost or refused connection is retried (the call must be idempotent); any other
+    error is a bug or bad data and propagates. Gives up only when *stop* is set.
+    """
     delay = 0.5
     while True:
         try:
-            await asyncio.to_thread(store.write_readings, batch)
-            return
-        except Exception:
+            return await asyncio.to_thread(call, *args)
+        except (OperationalError, InterfaceError):
             if stop.is_set():
                 raise
-            log.warning("store write failed; retrying in %.1f s", delay, exc_info=True)
+            log.warning("%s failed; retrying in %.1f s", what, delay, exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             delay = min(delay * 2, 30.0)
 
 
 async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> None:
-    """Serve the web application (and the simulator when enabled) until SIGINT/SIGTERM."""
+    """Run the node's tasks (simulator, MQTT ingest, as configured) and the web server.
+
+    SIGINT/SIGTERM stop the web server; the tasks then finish what they hold (a batch being
+    written is committed and acknowledged) before the process exits.
+    """
     from dashboard import create_app
 
-    tasks: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    ingest = None
     if settings.simulator.enabled:
         from ingest import stream
 
@@ -82,10 +95,15 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
         log.info("simulating %d stations", len(simulator.stations))
 
         async def sink(batch: list) -> None:
-            await asyncio.to_thread(store.write_readings, batch)
+            await until_done(store.write_readings, batch, stop=stop)
 
         tasks.append(asyncio.create_task(stream(simulator, sink, settings.simulator.speed, stop)))
-    app = create_app(store, settings, open_reads=open_reads)
+    if settings.mqtt.enabled:
+        from ingest.mqtt import MqttIngest
+
+        ingest = MqttIngest(store, settings)
+        tasks.append(asyncio.create_task(ingest.run(stop)))
+    app = create_app(store, settings, open_reads=open_reads, ingest=ingest)
     config = uvicorn.Config(
         app,
         host=settings.web.host,
@@ -94,13 +112,19 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it once it has shut down; under the default
+    # SIGTERM disposition that would kill the process before the tasks below finish. With a
+    # Python handler the re-raise returns, and a stop by the service manager exits 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         await server.serve()  # returns after SIGINT/SIGTERM (uvicorn installs the handlers)
     finally:
         stop.set()
         for task in tasks:
             try:
-                await asyncio.wait_for(task, timeout=3)
+                await asyncio.wait_for(task, timeout=5)
             except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
+            except Exception:
+                log.exception("a task failed while stopping")
         store.close()

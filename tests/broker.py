@@ -6,6 +6,7 @@ restart keeps persistent sessions and their queued messages: the same promise pr
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -39,6 +40,8 @@ class Broker:
         self.log = workdir / "mosquitto.log"
         workdir.mkdir(parents=True, exist_ok=True)
         self.conf.write_text(
+            # run as root, mosquitto would switch to its own user, which cannot write here
+            f"user {getpass.getuser()}\n"
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence true\n"

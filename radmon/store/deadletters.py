@@ -31,7 +31,7 @@ def keep(conn: Connection, letters: Sequence[DeadLetter]) -> int:
             "received_at": d.received_at,
             "source": d.source[:32],
             "origin": d.origin,
-            "station_id": d.station_id,
+            "station_id": d.station_id[:64] if d.station_id else None,
             "reason": d.reason,
             "payload": d.payload[:DEAD_LETTER_MAX_PAYLOAD],
             "digest": digest(d),

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from radmon.config import load_settings
 from radmon.models import Reading, Station
-from radmon.runtime import is_loopback, write_until_stored
+from radmon.runtime import is_loopback, until_done
 from radmon.store import Store
 from radmon.store.schema import readings
 
@@ -61,13 +61,15 @@ def test_writes_wait_for_the_database_and_lose_nothing(
 
     async def scenario() -> None:
         stop = asyncio.Event()
-        await write_until_stored(store, batches[0], stop)
+        await until_done(store.write_readings, batches[0], stop=stop)
         outage(allow=False)
         restore = threading.Timer(2.0, outage, kwargs={"allow": True})
         restore.start()
         try:
             for batch in batches[1:]:
-                await asyncio.wait_for(write_until_stored(store, batch, stop), timeout=60)
+                await asyncio.wait_for(
+                    until_done(store.write_readings, batch, stop=stop), timeout=60
+                )
         finally:
             restore.join()
 

@@ -1,0 +1,53 @@
+"""``/metrics``: counts for monitoring, in the Prometheus text format.
+
+Dead letters are counted from the store (they survive restarts); the live ingest's counters
+come from this process. Open to loopback clients (a local agent scrapes it); others need read
+access like the API.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+
+from dashboard.access import require_read_access
+from radmon.runtime import is_loopback
+
+router = APIRouter()
+
+_INGEST = (
+    ("messages", "counter", "MQTT messages committed"),
+    ("readings_stored", "counter", "readings committed (redeliveries included)"),
+    ("readings_new", "counter", "readings that were new to the store"),
+    ("rejected", "counter", "items refused to the dead-letter store"),
+    ("batches", "counter", "batches committed"),
+    ("connects", "counter", "connections to the broker"),
+)
+
+
+def _lines(name: str, kind: str, text: str, samples: list[tuple[str, float]]) -> list[str]:
+    head = [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+    return head + [f"{name}{labels} {value:g}" for labels, value in samples]
+
+
+@router.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
+def metrics(request: Request) -> str:
+    if not (request.client and is_loopback(request.client.host)):
+        require_read_access(request)
+    counts = request.app.state.store.dead_letter_counts()
+    out = _lines(
+        "radmon_dead_letters",
+        "gauge",
+        "dead letters kept, by source",
+        [(f'{{source="{source}"}}', n) for source, n in sorted(counts.items())],
+    )
+    ingest = request.app.state.ingest
+    if ingest is not None:
+        counters = ingest.counters
+        for field, kind, text in _INGEST:
+            value = getattr(counters, field)
+            out += _lines(f"radmon_mqtt_{field}_total", kind, text, [("", value)])
+        out += _lines(
+            "radmon_mqtt_connected", "gauge", "1 while connected", [("", counters.connected)]
+        )
+    return "\n".join(out) + "\n"

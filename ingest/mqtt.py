@@ -1,0 +1,238 @@
+"""Central MQTT ingest: the broker's messages into the store, acknowledged only once committed.
+
+paho-mqtt runs with ``manual_ack``: a QoS 1 message is acknowledged (PUBACK) after the batch
+holding it is committed, so a crash at any moment leaves every uncommitted message with the
+broker, which redelivers it on reconnection (persistent session, ``clean_start`` false). The
+store is idempotent on ``(station_id, time)``, so a redelivered reading is a no-op.
+
+Memory is bounded by MQTT flow control, not by a queue of our own: the broker sends at most
+``ingest.receive_maximum`` unacknowledged messages, so while the database is away the backlog
+waits in the broker. Batches take at most half that window, so the next batch arrives while
+the current one is being written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from ingest.payloads import Context, Decoded, decode_message
+from ingest.stations import StationDirectory
+from radmon.config import Settings
+from radmon.models import DeadLetter, Reading
+from radmon.runtime import until_done
+from radmon.store import Store
+
+log = logging.getLogger("radmon.ingest.mqtt")
+
+SOURCE = "mqtt"
+
+
+@dataclass
+class IngestCounters:
+    """What the ingest has done since it started (exposed for monitoring)."""
+
+    messages: int = 0
+    readings_stored: int = 0  # readings committed, including redelivered ones
+    readings_new: int = 0
+    rejected: int = 0
+    batches: int = 0
+    connected: bool = False
+    connects: int = 0
+    last_commit_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Received:
+    generation: int  # which connection delivered it: a packet id means nothing on another
+    message: paho.MQTTMessage
+
+
+def dose_topic(settings: Settings) -> str:
+    """The subscription: every station's dose topic, shared among workers when configured."""
+    topic = f"{settings.mqtt.topic_prefix}/+/dose"
+    group = settings.mqtt.shared_group
+    return f"$share/{group}/{topic}" if group else topic
+
+
+def station_of_topic(topic: str, prefix: str) -> str | None:
+    """``{prefix}/{station_id}/dose`` → station_id."""
+    head, _, rest = topic.partition(prefix + "/")
+    station_id, _, tail = rest.rpartition("/")
+    if head or tail != "dose" or not station_id or "/" in station_id:
+        return None
+    return station_id
+
+
+class MqttIngest:
+    """Subscribes to the dose topics and writes what arrives, in batches, into *store*."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.counters = IngestCounters()
+        self.stations = StationDirectory(store.stations, settings.ingest.station_refresh_s)
+        self._max_batch_messages = max(1, settings.ingest.receive_maximum // 2)
+        self._generation = 0
+        self._queue: asyncio.Queue[_Received] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client = self._make_client()
+
+    # -- the broker side (paho's network thread) --------------------------------------------
+
+    def _make_client(self) -> paho.Client:
+        mqtt = self.settings.mqtt
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=mqtt.client_id,
+            protocol=paho.MQTTv5,
+            manual_ack=True,
+        )
+        if mqtt.username:
+            client.username_pw_set(mqtt.username, mqtt.password)
+        if mqtt.tls:
+            client.tls_set(ca_certs=mqtt.ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: paho.Client, _u: object, flags, reason, _props) -> None:
+        if reason.is_failure:
+            log.warning("broker refused the connection: %s", reason)
+            return
+        self._generation += 1
+        self.counters.connected = True
+        self.counters.connects += 1
+        log.info(
+            "connected to %s:%d (session %s)",
+            self.settings.mqtt.host,
+            self.settings.mqtt.port,
+            "resumed" if flags.session_present else "new",
+        )
+        client.subscribe(dose_topic(self.settings), qos=1)
+
+    def _on_disconnect(self, _c: paho.Client, _u: object, _flags, reason, _props) -> None:
+        self.counters.connected = False
+        if reason.is_failure:
+            log.warning("lost the broker (%s); reconnecting with backoff", reason)
+
+    def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
+        assert self._loop is not None
+        item = _Received(self._generation, message)
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+    # -- the store side (the event loop) ----------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Ingest until *stop* is set; the batch being written when it is set is finished."""
+        self._loop = asyncio.get_running_loop()
+        mqtt = self.settings.mqtt
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = mqtt.session_expiry_s
+        props.ReceiveMaximum = self.settings.ingest.receive_maximum
+        self._client.connect_async(
+            mqtt.host, mqtt.port, keepalive=mqtt.keepalive_s, clean_start=False, properties=props
+        )
+        self._client.loop_start()
+        try:
+            while not stop.is_set():
+                batch = await self._next_batch(stop)
+                if batch:
+                    await self._commit(batch, stop)
+        finally:
+            self._client.disconnect()
+            await asyncio.to_thread(self._client.loop_stop)
+
+    async def _next_batch(self, stop: asyncio.Event) -> list[_Received]:
+        """Wait for a first message, then gather more until the batch is full or old enough."""
+        stopping = asyncio.ensure_future(stop.wait())
+        first = asyncio.ensure_future(self._queue.get())
+        try:
+            await asyncio.wait({stopping, first}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not first.done():
+            first.cancel()
+            return []
+        batch = [first.result()]
+        deadline = time.monotonic() + self.settings.ingest.batch_wait_s
+        while len(batch) < self._max_batch_messages:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+                continue
+            break
+        return batch
+
+    async def _commit(self, batch: list[_Received], stop: asyncio.Event) -> None:
+        decoded = await asyncio.to_thread(self._decode, batch)
+        store = self.store
+        size = self.settings.ingest.batch_size
+        new = 0
+        for start in range(0, len(decoded.readings), size):
+            chunk = decoded.readings[start : start + size]
+            try:
+                new += await until_done(store.write_readings, chunk, stop=stop, what="write")
+            except (OperationalError, InterfaceError):
+                raise  # stopping while the database is away: leave the batch to the broker
+            except Exception as exc:  # the store refuses this data: keep it, do not loop on it
+                log.exception("the store refused %d readings; dead-lettering them", len(chunk))
+                decoded.letters.extend(_refused(chunk, exc))
+        await until_done(store.keep_dead_letters, decoded.letters, stop=stop, what="dead letters")
+        self._ack(batch)
+        counters = self.counters
+        counters.messages += len(batch)
+        counters.readings_stored += len(decoded.readings)
+        counters.readings_new += new
+        counters.rejected += len(decoded.letters)
+        counters.batches += 1
+        counters.last_commit_at = datetime.now(UTC)
+
+    def _decode(self, batch: list[_Received]) -> Decoded:
+        prefix = self.settings.mqtt.topic_prefix
+        now = datetime.now(UTC)
+        out = Decoded()
+        for item in batch:
+            topic = item.message.topic
+            ctx = Context(SOURCE, topic, now, self.settings.ingest)
+            station_id = station_of_topic(topic, prefix) or topic
+            out.extend(decode_message(item.message.payload, station_id, self.stations, ctx))
+        return out
+
+    def _ack(self, batch: list[_Received]) -> None:
+        # A message from an earlier connection is not acknowledged here: its packet id may
+        # now belong to another message. The broker redelivers it; storing it is a no-op.
+        for item in batch:
+            if item.generation == self._generation and item.message.qos > 0:
+                self._client.ack(item.message.mid, item.message.qos)
+
+
+def _refused(readings: list[Reading], exc: Exception) -> list[DeadLetter]:
+    now = datetime.now(UTC)
+    reason = f"the store refused the reading: {type(exc).__name__}: {exc}"[:2000]
+    return [
+        DeadLetter(
+            received_at=now,
+            source=SOURCE,
+            origin="store",
+            station_id=r.station_id,
+            reason=reason,
+            payload=r.model_dump_json(exclude_none=True),
+        )
+        for r in readings
+    ]

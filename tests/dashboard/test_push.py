@@ -1,0 +1,90 @@
+"""HTTP push (POST /api/v1/readings): station tokens, the shared decoder, the dead-letter store."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from fastapi.testclient import TestClient
+
+from dashboard import create_app
+from radmon.store import Store
+
+
+def _post(client: TestClient, token: str | None, body: object | bytes):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if isinstance(body, bytes):
+        headers["Content-Type"] = "application/json"
+        return client.post("/api/v1/readings", content=body, headers=headers)
+    return client.post("/api/v1/readings", json=body, headers=headers)
+
+
+def test_a_station_pushes_with_its_token_and_a_retry_is_a_no_op(
+    closed_client: TestClient, seeded: Store, now: datetime
+) -> None:
+    token = seeded.issue_station_token("HP-003", "logger on the roof")
+    at = (now - timedelta(minutes=1)).isoformat()
+    body = [
+        {"time": at, "dose_rate": 0.11, "unit": "uSv/h"},
+        {"station_id": "HP-003", "time": now.timestamp(), "dose_rate": 112, "unit": "nSv/h"},
+    ]
+    first = _post(closed_client, token, body)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"station_id": "HP-003", "accepted": 2, "new": 2, "rejected": []}
+    again = _post(closed_client, token, body)
+    assert again.json()["new"] == 0
+    stored = seeded.readings("HP-003", now - timedelta(hours=1), now + timedelta(seconds=1))
+    assert [r.dose_rate_nsv_h for r in stored] == [110.0, 112.0]
+
+
+def test_tokens_are_checked(closed_client: TestClient, seeded: Store, now: datetime) -> None:
+    body = {"time": now.isoformat(), "dose_rate": 1, "unit": "nSv/h"}
+    missing = _post(closed_client, None, body)
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert _post(closed_client, "rmst_forged", body).status_code == 401
+    token = seeded.issue_station_token("HN-001")
+    assert seeded.revoke_station_tokens("HN-001") == 1
+    assert _post(closed_client, token, body).status_code == 401
+    # a token of one station cannot post for another
+    other = seeded.issue_station_token("HN-001")
+    crossed = _post(closed_client, other, {**body, "station_id": "HP-003"})
+    assert crossed.status_code == 422
+    assert "does not match" in crossed.json()["rejected"][0]
+
+
+def test_bad_items_are_dead_lettered_and_good_ones_kept(
+    closed_client: TestClient, seeded: Store, now: datetime
+) -> None:
+    token = seeded.issue_station_token("HP-003")
+    good = {"time": now.isoformat(), "dose_rate": 95, "unit": "nSv/h"}
+    bad = {"time": now.isoformat(), "dose_rate": 95, "unit": "furlongs"}
+    answer = _post(closed_client, token, [good, bad])
+    assert answer.status_code == 200
+    assert answer.json()["accepted"] == 1 and "furlongs" in answer.json()["rejected"][0]
+    garbage = _post(closed_client, token, b"{oops")
+    assert garbage.status_code == 422 and "malformed JSON" in garbage.json()["rejected"][0]
+    letters = seeded.dead_letters(source="http")
+    furlongs = json.dumps(bad, ensure_ascii=False)
+    assert {d.payload for d in letters} == {furlongs, "{oops"}
+    assert all(d.station_id == "HP-003" and d.origin.startswith("testclient") for d in letters)
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(
+    closed_client: TestClient, seeded: Store, settings
+) -> None:
+    token = seeded.issue_station_token("HP-003")
+    body = b"[" + b" " * settings.ingest.max_payload_bytes + b"]"
+    assert _post(closed_client, token, body).status_code == 413
+
+
+def test_metrics_count_dead_letters_for_a_local_scraper(
+    closed_client: TestClient, seeded: Store, settings
+) -> None:
+    token = seeded.issue_station_token("HP-003")
+    _post(closed_client, token, b"not json")
+    # TestClient's peer is not loopback: the endpoint is closed like the API ...
+    assert closed_client.get("/metrics").status_code == 401
+    # ... and open to a scraper on the same machine.
+    local = TestClient(create_app(seeded, settings), client=("127.0.0.1", 40000))
+    text = local.get("/metrics").text
+    assert 'radmon_dead_letters{source="http"} 1' in text.splitlines()
