@@ -166,6 +166,72 @@ def deadletter_list(
         typer.echo(f"dead letters kept: {total}")
 
 
+def _options(pairs: list[str] | None) -> dict[str, str]:
+    """``--option key=value`` pairs; the format checks the keys and values it takes."""
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--option {pair!r}: expected KEY=VALUE")
+        options[key.strip()] = value.strip()
+    return options
+
+
+OptionPairs = Annotated[
+    list[str] | None, typer.Option("--option", help="KEY=VALUE for the format; repeatable.")
+]
+
+
+@app.command("import")
+def import_cmd(
+    kind: Annotated[str, typer.Argument(help="csv, bgeigie or eurdep.")],
+    file: Annotated[Path, typer.Argument(help="The file to import.")],
+    option: OptionPairs = None,
+    config: ConfigOption = None,
+) -> None:
+    """Import readings from a file; refused lines go to the dead-letter store with a reason."""
+    from ingest.importers import import_file
+
+    with _ready_store(config) as store:
+        report = import_file(store, kind, file, **_options(option))
+    typer.echo(
+        f"{file}: {report.read} record(s) read, {report.stored} new reading(s), "
+        f"{report.duplicates} already stored, {report.rejected} refused "
+        f"(see 'radmon deadletter list --source import:{kind}'), {report.skipped} skipped, "
+        f"{report.stations_upserted} station(s) upserted"
+    )
+
+
+@app.command("export")
+def export_cmd(
+    fmt: Annotated[str, typer.Argument(help="csv or irix.")],
+    start: Annotated[str, typer.Option("--start", help="ISO 8601 with a zone.")],
+    end: Annotated[str, typer.Option("--end", help="ISO 8601 with a zone.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write; - for stdout.")],
+    station: Annotated[
+        list[str] | None, typer.Option("--station", help="Only these stations; repeatable.")
+    ] = None,
+    option: OptionPairs = None,
+    config: ConfigOption = None,
+) -> None:
+    """Export readings of a period as the detection CSV or an IAEA IRIX 1.0 report (Sv/s)."""
+    from ingest.exporters import export_readings
+    from radmon.times import parse_time
+
+    period = {"start": parse_time(start), "end": parse_time(end)}
+    with _ready_store(config) as store:
+        if str(output) == "-":
+            report = export_readings(
+                store, fmt, sys.stdout, **period, stations=station, **_options(option)
+            )
+        else:
+            with output.open("w", encoding="utf-8", newline="") as out:
+                report = export_readings(
+                    store, fmt, out, **period, stations=station, **_options(option)
+                )
+    typer.echo(f"{report.readings} reading(s) of {report.stations} station(s) exported", err=True)
+
+
 @app.command("simulate")
 def simulate_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="Readings CSV to write.")],

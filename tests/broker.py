@@ -1,4 +1,6 @@
-"""A private Mosquitto on a free loopback port, for tests that stop, kill and restart it.
+"""A private Mosquitto on a free loopback port, and the MQTT peers that talk to it.
+
+Tests and benchmarks stop, kill and restart this broker freely.
 
 It runs with persistence and no queue limit, as deploy/mosquitto/mosquitto.conf does, so a
 restart keeps persistent sessions and their queued messages: the same promise production has.
@@ -12,8 +14,17 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ingest.mqtt import dose_topic
+from radmon.config import Settings
 
 MOSQUITTO = shutil.which("mosquitto") or next(
     (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)),
@@ -85,3 +96,37 @@ class Broker:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+
+def prepare_session(settings: Settings) -> None:
+    """Create the ingest's persistent session and subscription, so the broker queues for it."""
+    subscribed = threading.Event()
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=settings.mqtt.client_id, protocol=paho.MQTTv5
+    )
+    client.on_subscribe = lambda *_: subscribed.set()
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    client.connect(settings.mqtt.host, settings.mqtt.port, clean_start=False, properties=props)
+    client.loop_start()
+    client.subscribe(dose_topic(settings), qos=1)
+    assert subscribed.wait(10)
+    client.disconnect()
+    client.loop_stop()
+
+
+def publish_all(broker: Broker, payloads: list[tuple[str, bytes]]) -> None:
+    """Publish at QoS 1 and wait until the broker has acknowledged every message."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=paho.MQTTv5)
+    client.max_inflight_messages_set(200)
+    client.max_queued_messages_set(0)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        infos = [client.publish(topic, body, qos=1) for topic, body in payloads]
+        for info in infos:
+            info.wait_for_publish(timeout=60)
+            assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()

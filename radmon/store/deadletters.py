@@ -40,7 +40,8 @@ def keep(conn: Connection, letters: Sequence[DeadLetter]) -> int:
     ]
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(dead_letters).on_conflict_do_nothing(index_elements=["digest"])
-    return conn.execute(stmt, rows).rowcount
+    # rowcount is -1 for a batched insert on PostgreSQL: count what comes back instead
+    return len(conn.execute(stmt.returning(dead_letters.c.id), rows).all())
 
 
 def listing(

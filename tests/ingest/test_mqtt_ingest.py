@@ -15,19 +15,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import paho.mqtt.client as paho
 import psycopg
 import pytest
 import yaml
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from ingest.mqtt import MqttIngest, dose_topic, station_of_topic
 from radmon.config import Settings, load_settings
 from radmon.models import Station
 from radmon.store import Store
-from tests.broker import Broker, free_port
+from tests.broker import Broker, free_port, prepare_session, publish_all
 
 # In the past enough that 30,000 minutes of readings never run into the future-skew check.
 T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=60)
@@ -51,23 +47,6 @@ def _open_store(settings: Settings) -> Store:
     return store
 
 
-def prepare_session(settings: Settings) -> None:
-    """Create the ingest's persistent session and subscription, so the broker queues for it."""
-    subscribed = threading.Event()
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2, client_id=settings.mqtt.client_id, protocol=paho.MQTTv5
-    )
-    client.on_subscribe = lambda *_: subscribed.set()
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 3600
-    client.connect(settings.mqtt.host, settings.mqtt.port, clean_start=False, properties=props)
-    client.loop_start()
-    client.subscribe(dose_topic(settings), qos=1)
-    assert subscribed.wait(10)
-    client.disconnect()
-    client.loop_stop()
-
-
 def messages(count: int, per_message: int, start: int = 0) -> Iterator[tuple[str, bytes]]:
     """*count* messages of *per_message* readings, round-robin over the stations."""
     for m in range(start, start + count):
@@ -82,23 +61,6 @@ def messages(count: int, per_message: int, start: int = 0) -> Iterator[tuple[str
         ]
         body = items[0] if per_message == 1 else items
         yield f"radmon/v1/{station}/dose", json.dumps(body).encode()
-
-
-def publish_all(broker: Broker, payloads: list[tuple[str, bytes]]) -> None:
-    """Publish at QoS 1 and wait until the broker has acknowledged every message."""
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=paho.MQTTv5)
-    client.max_inflight_messages_set(200)
-    client.max_queued_messages_set(0)
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    try:
-        infos = [client.publish(topic, body, qos=1) for topic, body in payloads]
-        for info in infos:
-            info.wait_for_publish(timeout=60)
-            assert info.is_published()
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:

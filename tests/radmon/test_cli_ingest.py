@@ -1,0 +1,88 @@
+"""The ingest commands as an operator runs them: import, export, tokens, dead letters."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from tests.radmon.test_cli import run
+
+
+def _prepared(tmp_path: Path) -> dict[str, str]:
+    env = {"RADMON_DATABASE__URL": f"sqlite:///{tmp_path}/r.db"}
+    assert run("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    stations = tmp_path / "stations.csv"
+    stations.write_text(
+        "station_id,name,lat,lon\nQN001,Hạ Long,20.95,107.08\nQN002,Cẩm Phả,21.01,107.29\n",
+        encoding="utf-8",
+    )
+    assert run("stations", "import", str(stations), cwd=tmp_path, env=env).returncode == 0
+    return env
+
+
+def test_import_keeps_good_lines_refuses_bad_ones_and_export_round_trips(tmp_path: Path) -> None:
+    env = _prepared(tmp_path)
+    readings = tmp_path / "readings.csv"
+    readings.write_text(
+        "time,station_id,dose_rate_nsv_h,precip_mm_h\n"
+        "2026-11-20T00:00:00Z,QN001,95.5,\n"
+        "2026-11-20T00:10:00Z,QN001,abc,\n"
+        "2026-11-20T00:00:00Z,QN002,101.0,2.5\n"
+        "2026-11-20T00:00:00Z,XX999,90,\n",
+        encoding="utf-8",
+    )
+    first = run("import", "csv", str(readings), cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "2 new reading(s)" in first.stdout and "2 refused" in first.stdout
+    again = run("import", "csv", str(readings), cwd=tmp_path, env=env)
+    assert "0 new reading(s), 2 already stored" in again.stdout
+
+    letters = run("deadletter", "list", "--json", cwd=tmp_path, env=env)
+    kept = [json.loads(line) for line in letters.stdout.splitlines()]
+    assert sorted(d["origin"] for d in kept) == ["readings.csv:3", "readings.csv:5"]
+    assert all(d["source"] == "import:csv" and d["reason"] for d in kept)
+
+    out = tmp_path / "out.csv"
+    period = ["--start", "2026-11-19T00:00:00Z", "--end", "2026-11-21T00:00:00Z"]
+    exported = run("export", "csv", *period, "--output", str(out), cwd=tmp_path, env=env)
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(r["station_id"], float(r["dose_rate_nsv_h"])) for r in rows] == [
+        ("QN001", 95.5),
+        ("QN002", 101.0),
+    ]
+
+
+def test_bad_usage_exits_2_with_the_reason(tmp_path: Path) -> None:
+    env = _prepared(tmp_path)
+    unknown = run("import", "geiger", str(tmp_path / "stations.csv"), cwd=tmp_path, env=env)
+    assert unknown.returncode == 2 and "geiger" in unknown.stderr
+    missing = run("import", "csv", str(tmp_path / "nope.csv"), cwd=tmp_path, env=env)
+    assert missing.returncode == 2 and "nope.csv" in missing.stderr
+    naive = run(
+        "export",
+        "csv",
+        "--start",
+        "2026-11-19T00:00",
+        "--end",
+        "2026-11-20T00:00Z",
+        "--output",
+        "-",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert naive.returncode == 2
+    option = run(
+        "import", "csv", str(tmp_path / "stations.csv"), "--option", "oops", cwd=tmp_path, env=env
+    )
+    assert option.returncode == 2 and "KEY=VALUE" in option.stderr
+
+
+def test_tokens_are_issued_only_for_known_stations(tmp_path: Path) -> None:
+    env = _prepared(tmp_path)
+    issued = run("tokens", "add", "QN001", "--label", "roof", cwd=tmp_path, env=env)
+    assert issued.returncode == 0 and issued.stdout.strip().startswith("rmst_")
+    assert run("tokens", "add", "XX1", cwd=tmp_path, env=env).returncode == 2
+    revoked = run("tokens", "revoke", "QN001", cwd=tmp_path, env=env)
+    assert "1 token(s) of QN001 revoked" in revoked.stdout
