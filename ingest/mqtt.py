@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,6 +37,8 @@ from radmon.store import Store
 log = logging.getLogger("radmon.ingest.mqtt")
 
 SOURCE = "mqtt"
+_POLL_S = 0.005  # how often a filling batch is looked at
+_BYTES_PER_READING = 80
 
 
 @dataclass
@@ -85,7 +87,10 @@ class MqttIngest:
         self.stations = StationDirectory(store.stations, settings.ingest.station_refresh_s)
         self._max_batch_messages = max(1, settings.ingest.receive_maximum // 2)
         self._generation = 0
-        self._queue: asyncio.Queue[_Received] = asyncio.Queue()
+        # a batch holds about batch_size readings: JSON spends some 80 bytes on one
+        self._max_bytes = settings.ingest.batch_size * _BYTES_PER_READING
+        self._inbox: deque[_Received] = deque()
+        self._arrived = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client = self._make_client()
 
@@ -130,9 +135,13 @@ class MqttIngest:
             log.warning("lost the broker (%s); reconnecting with backoff", reason)
 
     def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
+        # A deque append is thread-safe; the event loop is woken only when the inbox was
+        # empty, not once per message (a wake-up is a system call).
         assert self._loop is not None
-        item = _Received(self._generation, message)
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        was_empty = not self._inbox
+        self._inbox.append(_Received(self._generation, message))
+        if was_empty:
+            self._loop.call_soon_threadsafe(self._arrived.set)
 
     # -- the store side (the event loop) ----------------------------------------------------
 
@@ -147,40 +156,54 @@ class MqttIngest:
             mqtt.host, mqtt.port, keepalive=mqtt.keepalive_s, clean_start=False, properties=props
         )
         self._client.loop_start()
+        # Two stages: the next batch is gathered and decoded while this one is written, so
+        # Python works while PostgreSQL does (the half-window leaves room for both).
+        decoded: asyncio.Queue[tuple[list[_Received], Decoded] | None] = asyncio.Queue(1)
+        gathering = asyncio.create_task(self._gather(stop, decoded))
         try:
-            while not stop.is_set():
-                batch = await self._next_batch(stop)
-                if batch:
-                    await self._commit(batch, stop)
+            while (item := await decoded.get()) is not None:
+                await self._commit(*item, stop)
         finally:
+            gathering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gathering
             self._client.disconnect()
             await asyncio.to_thread(self._client.loop_stop)
 
+    async def _gather(
+        self, stop: asyncio.Event, out: asyncio.Queue[tuple[list[_Received], Decoded] | None]
+    ) -> None:
+        while not stop.is_set():
+            batch = await self._next_batch(stop)
+            if batch:
+                await out.put((batch, await asyncio.to_thread(self._decode, batch)))
+        await out.put(None)
+
     async def _next_batch(self, stop: asyncio.Event) -> list[_Received]:
-        """Wait for a first message, then gather more until the batch is full or old enough."""
-        stopping = asyncio.ensure_future(stop.wait())
-        first = asyncio.ensure_future(self._queue.get())
-        try:
-            await asyncio.wait({stopping, first}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if not first.done():
-            first.cancel()
-            return []
-        batch = [first.result()]
-        deadline = time.monotonic() + self.settings.ingest.batch_wait_s
-        while len(batch) < self._max_batch_messages:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
+        """Wait for a first message, then gather until the batch is full or old enough."""
+        while not self._inbox:
+            self._arrived.clear()
+            if self._inbox:
                 break
-            with contextlib.suppress(TimeoutError):
-                batch.append(await asyncio.wait_for(self._queue.get(), timeout))
-                continue
-            break
+            if await _first_of(self._arrived, stop) is stop:
+                return []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.ingest.batch_wait_s
+        while not self._full() and (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(left, _POLL_S))
+        batch, size = [], 0
+        while self._inbox and len(batch) < self._max_batch_messages and size < self._max_bytes:
+            item = self._inbox.popleft()
+            batch.append(item)
+            size += len(item.message.payload)
         return batch
 
-    async def _commit(self, batch: list[_Received], stop: asyncio.Event) -> None:
-        decoded = await asyncio.to_thread(self._decode, batch)
+    def _full(self) -> bool:
+        if len(self._inbox) >= self._max_batch_messages:
+            return True
+        return sum(len(item.message.payload) for item in self._inbox) >= self._max_bytes
+
+    async def _commit(self, batch: list[_Received], decoded: Decoded, stop: asyncio.Event) -> None:
         store = self.store
         size = self.settings.ingest.batch_size
         new = 0
@@ -236,3 +259,14 @@ def _refused(readings: list[Reading], exc: Exception) -> list[DeadLetter]:
         )
         for r in readings
     ]
+
+
+async def _first_of(*events: asyncio.Event) -> asyncio.Event:
+    """Wait until one of *events* is set; returns it."""
+    waiters = {asyncio.ensure_future(e.wait()): e for e in events}
+    try:
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return waiters[done.pop()]

@@ -7,7 +7,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from radmon import times, units
 from radmon.errors import InputError
@@ -89,6 +96,18 @@ class Station(BaseModel):
         return value or None
 
 
+# Constraints shared by the stored Reading and the WireReading devices send.
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+_NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+_Counts = Annotated[int, Field(ge=0)]
+_Interval = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+_Precip = Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
+_Temperature = Annotated[float, Field(ge=-100, le=150, allow_inf_nan=False)]
+_Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+_Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+_Altitude = Annotated[float, Field(ge=-500, le=20000, allow_inf_nan=False)]
+
+
 class Reading(BaseModel):
     """One validated reading in the canonical unit (nSv/h), time in UTC."""
 
@@ -97,21 +116,45 @@ class Reading(BaseModel):
     station_id: str = Field(pattern=STATION_ID_PATTERN)
     time: UtcDateTime
     dose_rate_nsv_h: float = Field(ge=0, le=units.MAX_PLAUSIBLE_NSV_H, allow_inf_nan=False)
-    uncertainty_nsv_h: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    counts: int | None = Field(default=None, ge=0)
-    interval_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    precip_mm_h: float | None = Field(default=None, ge=0, le=1000, allow_inf_nan=False)
-    battery_v: float | None = Field(default=None, allow_inf_nan=False)
-    temperature_c: float | None = Field(default=None, ge=-100, le=150, allow_inf_nan=False)
+    uncertainty_nsv_h: _NonNegative | None = None
+    counts: _Counts | None = None
+    interval_s: _Interval | None = None
+    precip_mm_h: _Precip | None = None
+    battery_v: _Finite | None = None
+    temperature_c: _Temperature | None = None
     status: int | None = None
     # where a mobile probe (a bGeigie, a car survey) was; fixed stations leave these empty
-    lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
-    lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
-    altitude_m: float | None = Field(default=None, ge=-500, le=20000, allow_inf_nan=False)
+    lat: _Lat | None = None
+    lon: _Lon | None = None
+    altitude_m: _Altitude | None = None
 
 
-_OPTIONAL_PAYLOAD_FIELDS = (
-    "uncertainty",
+class WireReading(BaseModel):
+    """One reading as a device sends it (CONTRACTS: MQTT payload), before conversion.
+
+    Strict: ``"105"`` is not a number and ``true`` is not a time. Validating this in
+    pydantic-core, straight from JSON for a whole batch, is what keeps the ingest fast.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    time: str | float = Field(description="ISO 8601 with a zone, or Unix seconds")
+    dose_rate: _NonNegative
+    unit: str
+    station_id: str | None = None
+    uncertainty: _NonNegative | None = None
+    counts: _Counts | None = None
+    interval_s: _Interval | None = None
+    battery_v: _Finite | None = None
+    temperature_c: _Temperature | None = None
+    precip_mm_h: _Precip | None = None
+    status: int | None = None
+    lat: _Lat | None = None
+    lon: _Lon | None = None
+    altitude_m: _Altitude | None = None
+
+
+_PASSED_THROUGH = (
     "counts",
     "interval_s",
     "battery_v",
@@ -124,6 +167,28 @@ _OPTIONAL_PAYLOAD_FIELDS = (
 )
 
 
+def to_reading(wire: WireReading, station: Station, factor: float | None = None) -> Reading:
+    """Convert a validated *wire* reading of *station* once: UTC time, nSv/h.
+
+    *factor* (from units.factor_to_nsv_h) may be passed when a batch shares one unit.
+    Raises InputError with a reason a person can act on.
+    """
+    moment = times.parse_time(wire.time, station.timezone)
+    if factor is None:
+        factor = units.factor_to_nsv_h(wire.unit, station.sensitivity_cps_per_usv_h)
+    value = wire.dose_rate * factor
+    if value > units.MAX_PLAUSIBLE_NSV_H:
+        raise InputError(
+            f"dose_rate={wire.dose_rate!r} {wire.unit} is {value:.3g} nSv/h, above the "
+            f"plausible maximum of {units.MAX_PLAUSIBLE_NSV_H:.0e} nSv/h (10 Sv/h)"
+        )
+    fields = {name: v for name in _PASSED_THROUGH if (v := getattr(wire, name)) is not None}
+    if wire.uncertainty is not None:
+        fields["uncertainty_nsv_h"] = wire.uncertainty * factor
+    # pydantic-core checks these again, in about a microsecond: cheaper than model_construct
+    return Reading(station_id=station.station_id, time=moment, dose_rate_nsv_h=value, **fields)
+
+
 def parse_reading(payload: dict[str, Any], station: Station) -> Reading:
     """Validate one payload object (CONTRACTS: MQTT/HTTP) for *station* and convert it once.
 
@@ -131,41 +196,22 @@ def parse_reading(payload: dict[str, Any], station: Station) -> Reading:
     """
     if not isinstance(payload, dict):
         raise InputError(f"payload item {payload!r} is not a JSON object")
-    unknown = set(payload) - {"time", "dose_rate", "unit", "station_id", *_OPTIONAL_PAYLOAD_FIELDS}
-    if unknown:
-        raise InputError(f"unknown field(s) {sorted(unknown)} in reading payload")
-    for required in ("time", "dose_rate", "unit"):
-        if required not in payload:
-            raise InputError(f"reading payload lacks the required field {required!r}")
-    unit = payload["unit"]
-    if not isinstance(unit, str):
-        raise InputError(f"unit {unit!r} is not text")
-    moment = times.parse_time(payload["time"], station.timezone)
-    value = units.to_nsv_h(payload["dose_rate"], unit, station.sensitivity_cps_per_usv_h)
-    uncertainty = payload.get("uncertainty")
-    if uncertainty is not None:
-        uncertainty = units.to_nsv_h(uncertainty, unit, station.sensitivity_cps_per_usv_h)
-    fields = {k: payload[k] for k in _OPTIONAL_PAYLOAD_FIELDS[1:] if payload.get(k) is not None}
     try:
-        return Reading(
-            station_id=station.station_id,
-            time=moment,
-            dose_rate_nsv_h=value,
-            uncertainty_nsv_h=uncertainty,
-            **fields,
-        )
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise InputError(_first_error(exc, payload)) from exc
+        wire = WireReading.model_validate(payload)
+    except ValidationError as exc:
+        raise InputError(describe_wire_error(exc)) from exc
+    return to_reading(wire, station)
 
 
-def _first_error(exc: ValueError, payload: dict[str, Any]) -> str:
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return str(exc)
-    first = errors()[0]
-    field = ".".join(str(p) for p in first["loc"])
-    shown = payload.get("dose_rate") if field == "dose_rate_nsv_h" else payload.get(field)
-    return f"{field}={shown!r}: {first['msg']}"
+def describe_wire_error(exc: ValidationError) -> str:
+    """The first problem of a wire payload, named by its field, as a person reads it."""
+    first = exc.errors()[0]
+    field = next((p for p in first["loc"] if isinstance(p, str)), "payload")
+    if first["type"] == "missing":
+        return f"reading payload lacks the required field {field!r}"
+    if first["type"] == "extra_forbidden":
+        return f"unknown field {field!r} in reading payload"
+    return f"{field}={first.get('input')!r}: {first['msg']}"
 
 
 class DeadLetter(BaseModel):

@@ -33,27 +33,31 @@ def is_supported(unit: str) -> bool:
     return key in _DOSE_RATE_FACTORS or key in _COUNT_RATE_PER_SECOND
 
 
-def to_nsv_h(value: float, unit: str, sensitivity_cps_per_usv_h: float | None = None) -> float:
-    """Convert *value* in *unit* to nSv/h.
+def factor_to_nsv_h(unit: str, sensitivity_cps_per_usv_h: float | None = None) -> float:
+    """What a value in *unit* is multiplied by to give nSv/h (every unit here is linear).
 
     ``sensitivity_cps_per_usv_h`` is the probe's response (counts per second per µSv/h) and is
     required for ``cps`` and ``cpm``.
     """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"dose rate {value!r} is not a number")
-    if not math.isfinite(value):
-        raise InputError(f"dose rate {value!r} is not a finite number")
     key = unit.strip().lower()
     if key in _DOSE_RATE_FACTORS:
-        return float(value) * _DOSE_RATE_FACTORS[key]
+        return _DOSE_RATE_FACTORS[key]
     if key in _COUNT_RATE_PER_SECOND:
         if not sensitivity_cps_per_usv_h or sensitivity_cps_per_usv_h <= 0:
             raise InputError(
                 f"unit {unit!r} needs the station's sensitivity_cps_per_usv_h, which is not set"
             )
-        cps = float(value) * _COUNT_RATE_PER_SECOND[key]
-        return cps / sensitivity_cps_per_usv_h * 1e3
+        return _COUNT_RATE_PER_SECOND[key] / sensitivity_cps_per_usv_h * 1e3
     raise InputError(
         f"unit {unit!r} is not supported (use nSv/h, uSv/h, µSv/h, mSv/h, Sv/h, or cps/cpm "
         "with a calibrated station)"
     )
+
+
+def to_nsv_h(value: float, unit: str, sensitivity_cps_per_usv_h: float | None = None) -> float:
+    """Convert *value* in *unit* to nSv/h."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"dose rate {value!r} is not a number")
+    if not math.isfinite(value):
+        raise InputError(f"dose rate {value!r} is not a finite number")
+    return float(value) * factor_to_nsv_h(unit, sensitivity_cps_per_usv_h)
