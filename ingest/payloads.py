@@ -6,6 +6,7 @@ batch never costs the good ones.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,7 +66,7 @@ def decode_message(
             f"payload of {len(raw)} bytes exceeds the limit of {ctx.limits.max_payload_bytes} "
             "(ingest.max_payload_bytes): send smaller batches"
         )
-        return Decoded(letters=[_letter(ctx, station_id, reason, _text(raw))])
+        return Decoded(letters=[_letter(ctx, station_id, reason, raw)])
     station = stations.get(station_id)
     if station is not None:
         try:
@@ -94,7 +95,7 @@ def _careful(raw: bytes, station_id: str, station: Station | None, ctx: Context)
     try:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        out.letters.append(_letter(ctx, station_id, f"malformed JSON: {exc}", _text(raw)))
+        out.letters.append(_letter(ctx, station_id, f"malformed JSON: {exc}", raw))
         return out
     if isinstance(document, dict):
         items, batch = [document], False
@@ -102,7 +103,7 @@ def _careful(raw: bytes, station_id: str, station: Station | None, ctx: Context)
         items, batch = document, True
     else:
         reason = f"payload is a JSON {type(document).__name__}, not an object or an array"
-        out.letters.append(_letter(ctx, station_id, reason, _text(raw)))
+        out.letters.append(_letter(ctx, station_id, reason, raw))
         return out
     for index, item in enumerate(items):
         try:
@@ -120,10 +121,11 @@ def _careful(raw: bytes, station_id: str, station: Station | None, ctx: Context)
             out.readings.append(_checked(wire, station, ctx))
         except InputError as exc:
             where = f"item {index}: " if batch else ""
-            shown = _dump(item) if batch else _text(raw)
-            out.letters.append(
-                _letter(ctx, station_id, f"{where}{exc}", shown, index if batch else None)
-            )
+            reason = f"{where}{exc}"
+            if batch:
+                out.letters.append(_letter(ctx, station_id, reason, raw, index, _dump(item)))
+            else:
+                out.letters.append(_letter(ctx, station_id, reason, raw))
     return out
 
 
@@ -148,16 +150,28 @@ def _checked(
 
 
 def _letter(
-    ctx: Context, station_id: str | None, reason: str, payload: str, index: int | None = None
+    ctx: Context,
+    station_id: str | None,
+    reason: str,
+    raw: bytes,
+    index: int | None = None,
+    shown: str | None = None,
 ) -> DeadLetter:
+    """A refusal of *raw* (or of its item *index*, *shown* as its own JSON).
+
+    The message's digest identifies it: a redelivery is kept once, while two messages that
+    happen to carry the same bad item are two letters.
+    """
     origin = ctx.origin if index is None else f"{ctx.origin}[{index}]"
+    key = hashlib.sha256(raw).hexdigest()
     return DeadLetter(
         received_at=ctx.received_at,
         source=ctx.source,
         origin=origin,
         station_id=station_id,
         reason=reason,
-        payload=payload,
+        payload=_text(raw) if shown is None else shown,
+        key=key if index is None else f"{key}[{index}]",
     )
 
 

@@ -224,6 +224,9 @@ class DeadLetter(BaseModel):
     station_id: str | None = None
     reason: str
     payload: str  # the raw input (cut at DEAD_LETTER_MAX_PAYLOAD characters)
+    # what identifies the refused input across redeliveries (e.g. a digest of the message);
+    # unset: the payload itself
+    key: str | None = Field(default=None, exclude=True)
 
 
 DEAD_LETTER_MAX_PAYLOAD = 65536

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -244,4 +245,30 @@ def test_sigkill_under_load_stores_every_reading_exactly_once(
         ).fetchone()
     assert rows == keys == total
     assert stored(store) == total  # the rollups count each reading once too
+    store.close()
+
+
+def test_garbage_through_the_broker_all_lands_in_the_dead_letter_store(
+    broker: Broker, tmp_path: Path
+) -> None:
+    settings = _settings(broker, f"sqlite:///{tmp_path}/radmon.db")
+    store = _open_store(settings)
+    prepare_session(settings)
+    rng = random.Random(20261121)
+    shapes = [
+        lambda i: b"\xff" + i.to_bytes(2) + rng.randbytes(rng.randint(0, 64)),
+        lambda i: json.dumps([i, None, {"time": rng.random()}]).encode(),
+        lambda i: json.dumps({"time": i, "dose_rate": "high", "unit": "nSv/h"}).encode(),
+        lambda i: b'{"time": %d, "dose_rate": 1e400, "unit": "nSv/h"}' % i,
+    ]
+    garbage = [(f"radmon/v1/QN00{i % 5}/dose", shapes[i % 4](i)) for i in range(200)]
+    good = list(messages(5, 1))
+    ingest = MqttIngest(store, settings)
+    with running(ingest):
+        publish_all(broker, garbage + good)
+        wait_for(lambda: ingest.counters.messages == 205, 30, "every message")
+    assert stored(store) == 5
+    # each garbage message is one refusal, except the arrays: one per item
+    assert ingest.counters.rejected == sum(3 if i % 4 == 1 else 1 for i in range(200))
+    assert sum(store.dead_letter_counts().values()) == ingest.counters.rejected
     store.close()
