@@ -282,7 +282,10 @@ def edge(config: ConfigOption = None) -> None:
     from ingest.edge import run_edge
 
     settings = load_settings(config)
-    asyncio.run(run_edge(settings))
+    try:
+        asyncio.run(run_edge(settings))
+    except InputError as exc:  # a probe or profile problem found while planning the polls
+        raise InputError(f"{config or 'configuration'}: {exc}") from exc
 
 
 @app.command("demo")

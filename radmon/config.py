@@ -66,33 +66,65 @@ class IngestSettings(Section):
 
 
 class ProbeSettings(Section):
-    """One probe an edge collector polls."""
+    """One probe an edge collector polls (docs/edge.md)."""
 
-    station_id: str
+    station_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
     profile: str  # a shipped profile name (ingest/edge/profiles) or a path to a YAML profile
     transport: Literal["tcp", "rtu", "gmc"] = "tcp"
-    host: str | None = None  # tcp
+    host: str | None = Field(default=None, validate_default=True)  # tcp
     port: int = Field(default=502, ge=1, le=65535)  # tcp
-    serial_port: str | None = None  # rtu and gmc, e.g. /dev/ttyUSB0
-    baudrate: int = Field(default=9600, gt=0)
+    # rtu and gmc, e.g. /dev/ttyUSB0
+    serial_port: str | None = Field(default=None, validate_default=True)
+    baudrate: int = Field(default=9600, gt=0)  # unset: the profile's baudrate, if it names one
     parity: Literal["N", "E", "O"] = "N"
     stopbits: int = Field(default=1, ge=1, le=2)
     unit_id: int = Field(default=1, ge=0, le=247)
     interval_s: float = Field(default=60.0, gt=0)
     timeout_s: float = Field(default=3.0, gt=0)
     sensitivity_cps_per_usv_h: float | None = Field(default=None, gt=0)
+    # consecutive failed polls before the station is reported offline
+    offline_after: int = Field(default=2, ge=1)
+    # reconnect backoff after a failed poll: doubles from initial to max, with jitter
+    backoff_initial_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("host")
+    @classmethod
+    def _host_for_tcp(cls, value: str | None, info: Any) -> str | None:
+        if info.data.get("transport") == "tcp" and not value:
+            raise ValueError("required with transport 'tcp'")
+        return value
+
+    @field_validator("serial_port")
+    @classmethod
+    def _serial_port_for_serial(cls, value: str | None, info: Any) -> str | None:
+        transport = info.data.get("transport")
+        if transport in ("rtu", "gmc") and not value:
+            raise ValueError(f"required with transport {transport!r}")
+        return value
 
 
 class EdgeSettings(Section):
-    """An edge collector: its probes and its disk spool (store-and-forward)."""
+    """An edge collector: its probes and its disk spool (store-and-forward, docs/edge.md)."""
 
-    id: str = "edge-1"
+    id: str = Field(default="edge-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
     spool_path: str = "radmon-edge-spool.db"
     spool_max_mb: float = Field(default=512.0, gt=0)
     # full spool: drop_oldest keeps the newest readings, refuse_new keeps the oldest
     spool_full_policy: Literal["drop_oldest", "refuse_new"] = "drop_oldest"
     publish_batch: int = Field(default=100, ge=1, le=10000)  # readings per MQTT message
+    publish_window: int = Field(default=32, ge=1, le=1000)  # messages awaiting PUBACK at once
     probes: list[ProbeSettings] = Field(default_factory=list)
+
+    @field_validator("probes")
+    @classmethod
+    def _one_probe_per_station(cls, value: list[ProbeSettings]) -> list[ProbeSettings]:
+        seen: set[str] = set()
+        for probe in value:
+            if probe.station_id in seen:
+                raise ValueError(f"station_id {probe.station_id!r} is polled twice")
+            seen.add(probe.station_id)
+        return value
 
 
 class WebSettings(Section):

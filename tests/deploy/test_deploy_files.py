@@ -228,13 +228,16 @@ def test_acl_lets_the_ingest_read_and_each_edge_write_only_its_stations() -> Non
     assert set(rules["radmon-central"]) == {
         ("read", "radmon/v1/+/dose"),
         ("read", "radmon/v1/+/status"),
+        ("read", "radmon/v1/edge/+/status"),
     }
     edges = [user for user in rules if user not in (None, "radmon-central")]
     assert edges
     for user in edges:
         for access, topic in rules[user]:
             assert access == "write", (user, topic)
-            assert re.fullmatch(r"radmon/v1/[^/+#]+/(dose|status)", topic), (user, topic)
+            own_status = topic == f"radmon/v1/edge/{user}/status"  # its will message
+            assert own_status or re.fullmatch(r"radmon/v1/[^/+#]+/(dose|status)", topic), topic
+        assert ("write", f"radmon/v1/edge/{user}/status") in rules[user]
     for access, topic in rules[None]:
         assert access == "write"
         assert topic in ("radmon/v1/%u/dose", "radmon/v1/%u/status")

@@ -1,0 +1,64 @@
+"""A poll's sample becomes the CONTRACTS payload, in nSv/h, validated once here at the edge.
+
+Converting at the edge means the central ingest never needs a probe's calibration; validating
+with radmon's own ``Reading`` means the edge never spools what the centre would refuse.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from ingest.edge.base import Sample
+from radmon import units
+from radmon.errors import InputError
+from radmon.models import Reading
+
+
+def iso_z(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z`` and milliseconds: fixed width, so text order is time order."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def to_payload(
+    station_id: str, moment: datetime, sample: Sample, sensitivity: float | None
+) -> dict[str, Any]:
+    """The payload object for one reading; InputError if the value is impossible."""
+    dose = units.to_nsv_h(sample.dose_rate, sample.unit, sensitivity)
+    extra = dict(sample.extra)
+    fields: dict[str, Any] = {}
+    if "uncertainty" in extra:
+        fields["uncertainty_nsv_h"] = units.to_nsv_h(
+            extra.pop("uncertainty"), sample.unit, sensitivity
+        )
+    if "counts" in extra:
+        counts = extra.pop("counts")
+        if not math.isfinite(counts):
+            raise InputError(f"counts {counts!r} is not a finite number")
+        fields["counts"] = round(counts)
+    fields.update(extra)
+    if sample.status is not None:
+        fields["status"] = sample.status
+    try:
+        reading = Reading(station_id=station_id, time=moment, dose_rate_nsv_h=dose, **fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"{where}={first.get('input')!r}: {first['msg']}") from exc
+    payload: dict[str, Any] = {
+        "time": iso_z(reading.time),
+        "dose_rate": reading.dose_rate_nsv_h,
+        "unit": units.CANONICAL_UNIT,
+    }
+    if reading.uncertainty_nsv_h is not None:
+        payload["uncertainty"] = reading.uncertainty_nsv_h
+    for name in ("counts", "interval_s", "battery_v", "temperature_c", "precip_mm_h", "status"):
+        value = getattr(reading, name)
+        if value is not None:
+            payload[name] = value
+    return payload
