@@ -23,7 +23,7 @@ from radmon.models import (
     Reading,
     Station,
     WireReading,
-    describe_wire_error,
+    parse_wire,
     to_reading,
 )
 from radmon.units import factor_to_nsv_h
@@ -112,13 +112,7 @@ def _careful(raw: bytes, station_id: str, station: Station | None, ctx: Context)
                     f"unknown station {station_id!r}: register it first "
                     "('radmon stations import FILE.csv')"
                 )
-            if not isinstance(item, dict):
-                raise InputError(f"payload item {item!r} is not a JSON object")
-            try:
-                wire = WireReading.model_validate(item)
-            except ValidationError as exc:
-                raise InputError(describe_wire_error(exc)) from exc
-            out.readings.append(_checked(wire, station, ctx))
+            out.readings.append(_checked(parse_wire(item), station, ctx))
         except InputError as exc:
             where = f"item {index}: " if batch else ""
             reason = f"{where}{exc}"

@@ -189,21 +189,25 @@ def to_reading(wire: WireReading, station: Station, factor: float | None = None)
     return Reading(station_id=station.station_id, time=moment, dose_rate_nsv_h=value, **fields)
 
 
-def parse_reading(payload: dict[str, Any], station: Station) -> Reading:
+def parse_reading(payload: object, station: Station) -> Reading:
     """Validate one payload object (CONTRACTS: MQTT/HTTP) for *station* and convert it once.
 
     Raises InputError with a reason a person can act on.
     """
+    return to_reading(parse_wire(payload), station)
+
+
+def parse_wire(payload: object) -> WireReading:
+    """One payload object checked against the wire model; InputError names the field."""
     if not isinstance(payload, dict):
         raise InputError(f"payload item {payload!r} is not a JSON object")
     try:
-        wire = WireReading.model_validate(payload)
+        return WireReading.model_validate(payload)
     except ValidationError as exc:
-        raise InputError(describe_wire_error(exc)) from exc
-    return to_reading(wire, station)
+        raise InputError(_describe_wire_error(exc)) from exc
 
 
-def describe_wire_error(exc: ValidationError) -> str:
+def _describe_wire_error(exc: ValidationError) -> str:
     """The first problem of a wire payload, named by its field, as a person reads it."""
     first = exc.errors()[0]
     field = next((p for p in first["loc"] if isinstance(p, str)), "payload")

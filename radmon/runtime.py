@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("radmon")
 T = TypeVar("T")
+ROLLUP_REFRESH_S = 60.0
 _BACKFILL_BATCH = 20_000
 
 
@@ -77,6 +78,24 @@ async def until_done(
             delay = min(delay * 2, 30.0)
 
 
+async def keep_rollups_current(
+    store: Store, stop: asyncio.Event, every_s: float = ROLLUP_REFRESH_S
+) -> None:
+    """Refresh the hourly and daily rollups every *every_s* until *stop* (see Store)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+        if stop.is_set():
+            return
+        try:
+            hours = await asyncio.to_thread(store.refresh_rollups)
+        except (OperationalError, InterfaceError):
+            log.warning("rollup refresh failed; next try in %.0f s", every_s, exc_info=True)
+            continue
+        if hours:
+            log.debug("rollups refreshed for %d hour(s)", hours)
+
+
 async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> None:
     """Run the node's tasks (simulator, MQTT ingest, as configured) and the web server.
 
@@ -103,6 +122,8 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
 
         ingest = MqttIngest(store, settings)
         tasks.append(asyncio.create_task(ingest.run(stop)))
+    if store.dialect == "postgresql":
+        tasks.append(asyncio.create_task(keep_rollups_current(store, stop)))
     app = create_app(store, settings, open_reads=open_reads, ingest=ingest)
     config = uvicorn.Config(
         app,

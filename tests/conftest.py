@@ -49,6 +49,21 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def allow_connections(admin_url: str, database_url: str, allowed: bool) -> None:
+    """Open or close *database_url* to new connections; closing also ends the current ones.
+
+    A database outage as the application sees it, without stopping the shared server.
+    """
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+        if not allowed:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+
+
 def sqlite_settings(tmp_path: Path, **sections: dict) -> Settings:
     return load_settings(database={"url": f"sqlite:///{tmp_path}/radmon.db"}, **sections)
 

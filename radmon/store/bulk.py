@@ -3,7 +3,8 @@
 Duplicates are rare (a redelivery after a crash), so a batch is first written straight into
 ``readings`` under a savepoint: COPY on PostgreSQL, executemany on SQLite. If any reading is
 already stored, that attempt rolls back and the batch goes through a staging table that keeps
-only the new ones. Either way the rollups are fed from exactly the rows that were added.
+only the new ones. On PostgreSQL the rollups are then only told which hours changed (see
+``rollups``); SQLite merges exactly the rows that were added into its rollups.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ _PG_TYPES = [
     "float8",
     "float8",
 ]
-_READY_KEY = "radmon_stage_ready"
 
 
 def reading_row(r: Reading) -> tuple[Any, ...]:
@@ -65,31 +65,25 @@ def _new_rows(batch: Sequence[Reading]) -> list[rollups.NewRow]:
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
-def write_postgres(
-    conn: Connection, batch: Sequence[Reading], keep_rollups: bool, zone: str
-) -> int:
-    """Write *batch* in the caller's transaction; returns how many readings were new."""
-    fairy = conn.connection
-    driver: psycopg.Connection = fairy.driver_connection  # type: ignore[assignment]
+def write_postgres(conn: Connection, batch: Sequence[Reading], mark_hours: bool) -> int:
+    """Write *batch* in the caller's transaction; returns how many readings were new.
+
+    With *mark_hours* (rollup tables, not TimescaleDB) the hours that gained readings are
+    marked for :func:`rollups.refresh` in the same transaction, so none can be forgotten.
+    """
+    driver: psycopg.Connection = conn.connection.driver_connection  # type: ignore[assignment]
     with driver.cursor() as cur:
-        if not fairy.info.get(_READY_KEY):
-            cur.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS _stage (LIKE readings) ON COMMIT DELETE ROWS"
-            )
-            cur.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS _rollup_stage (daily boolean, "
-                "station_id text, bucket timestamptz, n int, sum_nsv_h float8, "
-                "min_nsv_h float8, max_nsv_h float8) ON COMMIT DELETE ROWS"
-            )
-            fairy.info[_READY_KEY] = True
         try:
             with driver.transaction():  # a savepoint inside the caller's transaction
                 _copy(cur, "readings", batch)
-            added = _new_rows(batch)
+            added = [r.time for r in batch]
         except psycopg.errors.UniqueViolation:
             added = _insert_new_via_stage(cur, batch)
-        if keep_rollups and added:
-            _merge_rollups_postgres(cur, added, zone)
+        if mark_hours and added:
+            cur.execute(
+                "INSERT INTO rollup_dirty (bucket) SELECT unnest(%s::timestamptz[])",
+                (rollups.touched_hours(added),),
+            )
         return len(added)
 
 
@@ -100,33 +94,17 @@ def _copy(cur: psycopg.Cursor, table: str, batch: Sequence[Reading]) -> None:
             copy.write_row(reading_row(reading))
 
 
-def _insert_new_via_stage(cur: psycopg.Cursor, batch: Sequence[Reading]) -> list[rollups.NewRow]:
+def _insert_new_via_stage(cur: psycopg.Cursor, batch: Sequence[Reading]) -> list[datetime]:
+    # Created here, in this transaction: one created by a transaction that later rolled back
+    # (a deadlock retried) is gone, so no "already created" flag can be trusted.
+    cur.execute("CREATE TEMP TABLE IF NOT EXISTS _stage (LIKE readings) ON COMMIT DELETE ROWS")
     _copy(cur, "_stage", batch)
     # Key order makes concurrent writers take row locks in one global order: no deadlock.
     cur.execute(
         f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM _stage "
-        "ORDER BY station_id, time ON CONFLICT (station_id, time) DO NOTHING "
-        "RETURNING station_id, time, dose_rate_nsv_h"
+        "ORDER BY station_id, time ON CONFLICT (station_id, time) DO NOTHING RETURNING time"
     )
-    return cur.fetchall()
-
-
-def _merge_rollups_postgres(cur: psycopg.Cursor, added: list[rollups.NewRow], zone: str) -> None:
-    hourly, daily = rollups.aggregate(added, zone)
-    with cur.copy(
-        "COPY _rollup_stage (daily, station_id, bucket, n, sum_nsv_h, min_nsv_h, max_nsv_h) "
-        "FROM STDIN (FORMAT BINARY)"
-    ) as copy:
-        copy.set_types(["bool", "text", "timestamptz", "int4", "float8", "float8", "float8"])
-        for is_daily, aggs in ((False, hourly), (True, daily)):
-            for (station_id, bucket), (n, total, low, high) in aggs.items():
-                copy.write_row((is_daily, station_id, bucket, int(n), total, low, high))
-    for table, is_daily in (("readings_hourly", "false"), ("readings_daily", "true")):
-        source = (
-            f"SELECT {rollups.ROLLUP_COLUMNS} FROM _rollup_stage "
-            f"WHERE daily = {is_daily} ORDER BY station_id, bucket"
-        )
-        cur.execute(rollups.merge_sql(table, source, "postgresql"))
+    return [row[0] for row in cur.fetchall()]
 
 
 # -- SQLite ------------------------------------------------------------------------------------

@@ -1,27 +1,55 @@
 """Hourly and daily rollups kept by the store where TimescaleDB is absent.
 
-They are fed only from the rows an insert actually added, so storing a reading twice never
-counts it twice. Aggregation happens once per batch on the client (a batch holds few distinct
-times, so buckets are computed per time, not per row); the database merges a handful of rows.
-The daily bucket is the office's local day (``site.timezone``).
+On plain PostgreSQL they work like continuous aggregates: a write only marks the hours it
+touched (``rollup_dirty``), :func:`refresh` recomputes marked hours from ``readings`` (replacing,
+so storing a reading twice never counts it twice) and reads answer still-marked hours from raw
+readings. SQLite has no index on time, so recomputing an hour would scan the whole table: there
+the writer merges the rows it added, aggregated once per batch on the client. The daily bucket
+is the office's local day (``site.timezone``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import Connection, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+)
 
 from radmon import times
+from radmon.store.schema import (
+    UTCDateTime,
+    readings,
+    readings_daily,
+    readings_hourly,
+    rollup_dirty,
+    stations,
+)
 
 # (station_id, time, dose_rate_nsv_h) of a newly stored reading
 NewRow = tuple[str, datetime, float]
 # (station_id, bucket) -> [n, sum, min, max]
 Aggregates = dict[tuple[str, datetime], list[float]]
 ROLLUP_COLUMNS = "station_id, bucket, n, sum_nsv_h, min_nsv_h, max_nsv_h"
+_ROLLUP_NAMES = ROLLUP_COLUMNS.split(", ")
 _TABLES = ("readings_hourly", "readings_daily")
+HOUR = timedelta(hours=1)
+# One refresher at a time (pg_advisory_xact_lock): two would overwrite each other's rows.
+_REFRESH_LOCK = 0x726F6C6C757073  # "rollups"
+Span = tuple[datetime, datetime]
 
 
 def hour_bucket(moment: datetime) -> datetime:
@@ -36,6 +64,38 @@ def _local_midnight_utc(day: date, zone_name: str) -> datetime:
 def day_bucket(moment: datetime, zone_name: str) -> datetime:
     """The UTC instant at which *moment*'s local day (in *zone_name*) began."""
     return _local_midnight_utc(moment.astimezone(times.zone(zone_name)).date(), zone_name)
+
+
+def day_end(day: datetime, zone_name: str) -> datetime:
+    """The UTC instant at which the local day that began at *day* ends (23–25 hours later)."""
+    local = day.astimezone(times.zone(zone_name)).date()
+    return _local_midnight_utc(local + timedelta(days=1), zone_name)
+
+
+def days_of_hour(hour: datetime, zone_name: str) -> set[datetime]:
+    """The local days an hour overlaps: two where the zone's offset is not whole hours."""
+    return {day_bucket(hour, zone_name), day_bucket(hour + HOUR - timedelta.resolution, zone_name)}
+
+
+def ceil_hour(moment: datetime) -> datetime:
+    floor = hour_bucket(moment)
+    return floor if floor == moment else floor + HOUR
+
+
+def merge_spans(spans: Iterable[Span]) -> list[Span]:
+    """Non-empty *spans* sorted and joined where they touch: fewer, larger range scans."""
+    merged: list[Span] = []
+    for lo, hi in sorted(s for s in spans if s[0] < s[1]):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def in_spans(column: ColumnElement[datetime], spans: Sequence[Span]) -> ColumnElement[bool]:
+    """SQL: *column* falls in one of *spans* (half-open)."""
+    return or_(*(and_(column >= lo, column < hi) for lo, hi in spans))
 
 
 def aggregate(rows: Iterable[NewRow], zone_name: str) -> tuple[Aggregates, Aggregates]:
@@ -110,3 +170,130 @@ def sqlite_text(moment: datetime) -> str:
 
 def parse_sqlite_text(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp).replace(tzinfo=UTC)
+
+
+# -- the queue of stale hours (plain PostgreSQL) ----------------------------------------------
+
+
+def touched_hours(moments: Iterable[datetime]) -> list[datetime]:
+    """The distinct hours of *moments*: what one write marks (a batch spans few hours)."""
+    return sorted({hour_bucket(m) for m in set(moments)})
+
+
+def dirty_hours(conn: Connection, lo: datetime, hi: datetime) -> list[datetime]:
+    """Marked hours in [lo, hi): their rollup rows may be stale, read them from raw readings."""
+    d = rollup_dirty.c
+    query = select(d.bucket).where(d.bucket >= lo, d.bucket < hi).distinct().order_by(d.bucket)
+    return list(conn.execute(query).scalars())
+
+
+def period_parts(
+    start: datetime,
+    end: datetime,
+    dirty: Sequence[datetime],
+    station_ids: Sequence[str] | None = None,
+    *,
+    registered_only: bool = False,
+) -> list[Select[tuple[str, int, float, float, float]]]:
+    """Per-station ``(station_id, n, total, low, high)`` selects that together cover [start, end).
+
+    Whole clean hours come from the hourly rollup; the ragged edges and the *dirty* hours from
+    raw readings, so the answer is exact whether or not the rollup has been refreshed.
+    *registered_only* reads raw readings only of stations in ``stations``, per station.
+    """
+    first_hour, last_hour = ceil_hour(start), hour_bucket(end)
+    if first_hour >= last_hour:
+        first_hour = last_hour = end
+    stale = [h for h in dirty if first_hour <= h < last_hour]
+    spans = merge_spans([(start, first_hour), (last_hour, end), *((h, h + HOUR) for h in stale)])
+    h = readings_hourly.c
+    rolled = select(
+        h.station_id.label("station_id"),
+        func.sum(h.n).label("n"),
+        func.sum(h.sum_nsv_h).label("total"),
+        func.min(h.min_nsv_h).label("low"),
+        func.max(h.max_nsv_h).label("high"),
+    ).where(h.bucket >= first_hour, h.bucket < last_hour)
+    if stale:
+        rolled = rolled.where(h.bucket.not_in(stale))
+    if station_ids is not None:
+        rolled = rolled.where(h.station_id.in_(station_ids))
+    # An hour-aligned, refreshed period needs no raw readings at all.
+    raw = [_raw_part(span, station_ids, registered_only) for span in spans]
+    return [rolled.group_by(h.station_id), *raw]
+
+
+def _raw_part(
+    span: Span, station_ids: Sequence[str] | None, registered_only: bool
+) -> Select[tuple[str, int, float, float, float]]:
+    r = readings.c
+    query = select(
+        r.station_id.label("station_id"),
+        func.count().label("n"),
+        func.sum(r.dose_rate_nsv_h).label("total"),
+        func.min(r.dose_rate_nsv_h).label("low"),
+        func.max(r.dose_rate_nsv_h).label("high"),
+    ).where(r.time >= span[0], r.time < span[1])
+    if registered_only:
+        # Joined to the stations, a span can be read station by station through the primary
+        # key: PostgreSQL does so when rows are clustered by station (a station-by-station
+        # import), where the BRIN index on time would match every block; SQLite always does.
+        query = query.join_from(readings, stations, stations.c.station_id == r.station_id)
+    if station_ids is not None:
+        query = query.where(r.station_id.in_(station_ids))
+    return query.group_by(r.station_id)
+
+
+def refresh(conn: Connection, zone_name: str, limit: int | None) -> int:
+    """Recompute the oldest *limit* marked hours and their local days; returns hours done.
+
+    Marks are claimed (deleted) before the recompute reads ``readings``: a mark committed
+    after the claim survives for the next run, and the rows of every claimed mark were
+    committed before the recompute, so none is missed. Runs in the caller's transaction.
+    """
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REFRESH_LOCK})
+    d = rollup_dirty.c
+    oldest = select(d.bucket).distinct().order_by(d.bucket).limit(limit)
+    hours = list(conn.execute(oldest).scalars())
+    if not hours:
+        return 0
+    conn.execute(delete(rollup_dirty).where(d.bucket.in_(hours)))
+    _recompute_hours(conn, hours)
+    days = set().union(*(days_of_hour(hour, zone_name) for hour in hours))
+    for day in sorted(days):
+        _recompute_day(conn, day, zone_name)
+    return len(hours)
+
+
+def _recompute_hours(conn: Connection, hours: Sequence[datetime]) -> None:
+    conn.execute(delete(readings_hourly).where(readings_hourly.c.bucket.in_(hours)))
+    r = readings.c
+    bucket = func.date_trunc("hour", r.time)  # the store's sessions run in UTC
+    query = (
+        select(
+            r.station_id,
+            bucket,
+            func.count(),
+            func.sum(r.dose_rate_nsv_h),
+            func.min(r.dose_rate_nsv_h),
+            func.max(r.dose_rate_nsv_h),
+        )
+        .where(in_spans(r.time, merge_spans((h, h + HOUR) for h in hours)))
+        .group_by(r.station_id, bucket)
+    )
+    conn.execute(insert(readings_hourly).from_select(_ROLLUP_NAMES, query))
+
+
+def _recompute_day(conn: Connection, day: datetime, zone_name: str) -> None:
+    conn.execute(delete(readings_daily).where(readings_daily.c.bucket == day))
+    # Its hours were refreshed first; any hour still marked will recompute this day again.
+    parts = union_all(*period_parts(day, day_end(day, zone_name), [])).subquery()
+    query = select(
+        parts.c.station_id,
+        literal(day, UTCDateTime),
+        func.sum(parts.c.n),
+        func.sum(parts.c.total),
+        func.min(parts.c.low),
+        func.max(parts.c.high),
+    ).group_by(parts.c.station_id)
+    conn.execute(insert(readings_daily).from_select(_ROLLUP_NAMES, query))

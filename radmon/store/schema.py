@@ -174,3 +174,13 @@ station_tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
 )
+
+# Hours whose rollup rows may be stale (plain PostgreSQL). A write adds one mark per hour it
+# touched, in its own transaction; Store.refresh_rollups recomputes those hours and deletes only
+# the marks it claimed. Marks are never updated, so writers never wait on one another here.
+rollup_dirty = Table(
+    "rollup_dirty",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("bucket", UTCDateTime, nullable=False, index=True),
+)

@@ -25,6 +25,7 @@ from radmon.config import Settings, load_settings
 from radmon.models import Station
 from radmon.store import Store
 from tests.broker import Broker, free_port, prepare_session, publish_all
+from tests.conftest import allow_connections
 
 # In the past enough that 30,000 minutes of readings never run into the future-skew check.
 T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=60)
@@ -171,16 +172,9 @@ def test_database_outage_mid_stream_loses_nothing(
     store = _open_store(settings)
     prepare_session(settings)
     publish_all(broker, list(messages(600, 10)))
-    name = pg_url.rsplit("/", 1)[1]
 
     def allow(flag: bool) -> None:
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(flag).lower()}')
-            if not flag:
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                    (name,),
-                )
+        allow_connections(pg_admin_url, pg_url, flag)
 
     ingest = MqttIngest(store, settings)
     try:

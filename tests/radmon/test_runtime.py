@@ -6,15 +6,15 @@ import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 from sqlalchemy import func, select
 
 from radmon.config import load_settings
 from radmon.models import Reading, Station
-from radmon.runtime import is_loopback, until_done
+from radmon.runtime import is_loopback, keep_rollups_current, until_done
 from radmon.store import Store
 from radmon.store.schema import readings
+from tests.conftest import allow_connections
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,6 @@ def test_writes_wait_for_the_database_and_lose_nothing(
     store = Store.open(load_settings(database={"url": pg_url}))
     store.upgrade()
     store.upsert_stations([Station(station_id="QN001", name="Hạ Long", lat=20.95, lon=107.08)])
-    name = pg_url.rsplit("/", 1)[1]
     t0 = datetime(2026, 11, 21, tzinfo=UTC)
     batches = [
         [
@@ -51,13 +50,7 @@ def test_writes_wait_for_the_database_and_lose_nothing(
     ]
 
     def outage(allow: bool) -> None:
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
-            if not allow:
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                    (name,),
-                )
+        allow_connections(pg_admin_url, pg_url, allow)
 
     async def scenario() -> None:
         stop = asyncio.Event()
@@ -80,4 +73,41 @@ def test_writes_wait_for_the_database_and_lose_nothing(
         assert "store write failed; retrying" in caplog.text  # the outage was real
     finally:
         outage(allow=True)
+        store.close()
+
+
+@pytest.mark.postgres
+def test_the_node_keeps_rollups_current(pg_url: str) -> None:
+    store = Store.open(load_settings(database={"url": pg_url}))
+    store.upgrade()
+    store.upsert_stations([Station(station_id="QN001", name="Hạ Long", lat=20.95, lon=107.08)])
+    t0 = datetime(2026, 11, 21, tzinfo=UTC)
+    store.write_readings(
+        [
+            Reading(station_id="QN001", time=t0 + timedelta(minutes=m), dose_rate_nsv_h=90.0)
+            for m in range(180)
+        ]
+    )
+
+    def hourly_counts() -> list[int]:
+        with store.engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT n FROM readings_hourly ORDER BY bucket")
+            return [n for (n,) in rows]
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(keep_rollups_current(store, stop, every_s=0.05))
+        for _ in range(200):
+            if hourly_counts() == [60, 60, 60]:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+    try:
+        asyncio.run(scenario())
+        assert hourly_counts() == [60, 60, 60]
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM rollup_dirty").scalar() == 0
+    finally:
         store.close()

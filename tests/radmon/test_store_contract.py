@@ -51,6 +51,8 @@ def count(store: Store, table) -> int:
 
 
 def rollup_total(store: Store, table) -> int:
+    """sum(n) of a rollup table once refreshed (on plain PostgreSQL writes only mark hours)."""
+    store.refresh_rollups()
     with store.engine.connect() as conn:
         return conn.execute(select(func.coalesce(func.sum(table.c.n), 0))).scalar_one()
 
