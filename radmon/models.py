@@ -154,16 +154,18 @@ class WireReading(BaseModel):
     altitude_m: _Altitude | None = None
 
 
-_PASSED_THROUGH = (
-    "counts",
-    "interval_s",
-    "battery_v",
-    "temperature_c",
-    "precip_mm_h",
-    "status",
-    "lat",
-    "lon",
-    "altitude_m",
+_PASSED_THROUGH = frozenset(
+    {
+        "counts",
+        "interval_s",
+        "battery_v",
+        "temperature_c",
+        "precip_mm_h",
+        "status",
+        "lat",
+        "lon",
+        "altitude_m",
+    }
 )
 
 
@@ -182,7 +184,12 @@ def to_reading(wire: WireReading, station: Station, factor: float | None = None)
             f"dose_rate={wire.dose_rate!r} {wire.unit} is {value:.3g} nSv/h, above the "
             f"plausible maximum of {units.MAX_PLAUSIBLE_NSV_H:.0e} nSv/h (10 Sv/h)"
         )
-    fields = {name: v for name in _PASSED_THROUGH if (v := getattr(wire, name)) is not None}
+    # only what the device sent: most payloads carry no optional field at all
+    fields = {
+        name: given
+        for name in wire.model_fields_set & _PASSED_THROUGH
+        if (given := getattr(wire, name)) is not None
+    }
     if wire.uncertainty is not None:
         fields["uncertainty_nsv_h"] = wire.uncertainty * factor
     # pydantic-core checks these again, in about a microsecond: cheaper than model_construct

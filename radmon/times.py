@@ -23,7 +23,15 @@ def zone(name: str) -> ZoneInfo:
 
 def parse_time(value: object, station_timezone: str | None = None) -> datetime:
     """Parse ISO 8601 text, Unix seconds or a datetime into an aware UTC datetime."""
-    if isinstance(value, datetime):
+    if isinstance(value, str):  # the common case first
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise InputError(f"time {value!r} is not ISO 8601") from exc
+    elif isinstance(value, datetime):
         moment = value
     elif isinstance(value, bool):
         raise InputError(f"time {value!r} is neither ISO 8601 text nor Unix seconds")
@@ -34,14 +42,6 @@ def parse_time(value: object, station_timezone: str | None = None) -> datetime:
             return datetime.fromtimestamp(value, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
             raise InputError(f"time {value!r} is out of range as Unix seconds") from exc
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise InputError(f"time {value!r} is not ISO 8601") from exc
     else:
         raise InputError(f"time {value!r} is neither ISO 8601 text nor Unix seconds")
     if moment.tzinfo is None or moment.utcoffset() is None:
