@@ -74,7 +74,10 @@ def write_postgres(conn: Connection, batch: Sequence[Reading], mark_hours: bool)
     driver: psycopg.Connection = conn.connection.driver_connection  # type: ignore[assignment]
     with driver.cursor() as cur:
         try:
-            with driver.transaction():  # a savepoint inside the caller's transaction
+            # A savepoint through SQLAlchemy, not psycopg's transaction(): on a connection with
+            # no statement yet, psycopg's would be a transaction of its own, committed before
+            # the marks below, and a crash between the two would leave hours unmarked.
+            with conn.begin_nested():
                 _copy(cur, "readings", batch)
             added = [r.time for r in batch]
         except psycopg.errors.UniqueViolation:

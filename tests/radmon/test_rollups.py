@@ -187,6 +187,24 @@ def test_a_mark_committed_during_a_refresh_survives_it(store: Store, data: list[
     assert_tables_exact(store, first + later)
 
 
+@pytest.mark.postgres
+def test_readings_and_their_marks_commit_or_roll_back_together(
+    store: Store, data: list[Reading]
+) -> None:
+    """A crash between the COPY and the marks must lose both: never readings without marks."""
+    if not queued(store):
+        pytest.skip("only the PostgreSQL rollup queue has marks")
+    store.upsert_stations(STATIONS)
+    with store.engine.connect() as conn:  # a fresh connection: no statement run on it yet
+        transaction = conn.begin()
+        assert bulk.write_postgres(conn, data[:50], mark_hours=True) == 50
+        transaction.rollback()  # what the server does when the writer dies before COMMIT
+    assert_answers(store, [])
+    assert marks(store) == 0
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM readings").scalar() == 0
+
+
 def test_concurrent_writers_and_refreshers_neither_lose_nor_double_count(
     store: Store,
 ) -> None:
