@@ -16,17 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from ingest.broker import mqtt_client
 from ingest.payloads import Context, Decoded, decode_message
 from ingest.stations import StationDirectory
 from radmon.config import Settings
@@ -98,17 +97,7 @@ class MqttIngest:
 
     def _make_client(self) -> paho.Client:
         mqtt = self.settings.mqtt
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=mqtt.client_id,
-            protocol=paho.MQTTv5,
-            manual_ack=True,
-        )
-        if mqtt.username:
-            client.username_pw_set(mqtt.username, mqtt.password)
-        if mqtt.tls:
-            client.tls_set(ca_certs=mqtt.ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client = mqtt_client(mqtt, mqtt.client_id, max_backoff_s=30, manual_ack=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

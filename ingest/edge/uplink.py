@@ -26,8 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 
+from ingest.broker import mqtt_client
 from radmon.config import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -63,13 +63,8 @@ class Uplink:
         self.on_connected: Callable[[], None] = lambda: None
         self._statuses: dict[str, str] = {}
         self._closing = False
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=edge_id, protocol=paho.MQTTv5)
+        client = mqtt_client(mqtt, edge_id, max_backoff_s=60)
         client.max_inflight_messages_set(inflight)
-        client.reconnect_delay_set(1, 60)
-        if mqtt.username:
-            client.username_pw_set(mqtt.username, mqtt.password)
-        if mqtt.tls:
-            client.tls_set(ca_certs=mqtt.ca_file)
         client.will_set(self.edge_topic, OFFLINE, qos=1, retain=True)
         client.on_connect = self._paho_connect
         client.on_disconnect = self._paho_disconnect
