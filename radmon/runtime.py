@@ -133,10 +133,12 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
-    # uvicorn re-raises the signal that stopped it once it has shut down; under the default
-    # SIGTERM disposition that would kill the process before the tasks below finish. With a
-    # Python handler the re-raise returns, and a stop by the service manager exits 0.
-    signal.signal(signal.SIGTERM, lambda *_: None)
+    # uvicorn re-raises the signal that stopped it once it has shut down: SIGTERM's default
+    # disposition would kill the process before the tasks below finish, and SIGINT would
+    # surface as a KeyboardInterrupt traceback. With these handlers the re-raise returns, the
+    # tasks finish what they hold, and Ctrl-C or the service manager's stop exits 0.
+    for stopping in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stopping, lambda *_: None)
     try:
         await server.serve()  # returns after SIGINT/SIGTERM (uvicorn installs the handlers)
     finally:
