@@ -154,19 +154,14 @@ class WireReading(BaseModel):
     altitude_m: _Altitude | None = None
 
 
-_PASSED_THROUGH = frozenset(
-    {
-        "counts",
-        "interval_s",
-        "battery_v",
-        "temperature_c",
-        "precip_mm_h",
-        "status",
-        "lat",
-        "lon",
-        "altitude_m",
-    }
-)
+# Wire fields stored under the same name; the rest are converted by to_reading.
+_PASSED_THROUGH = frozenset(WireReading.model_fields) - {
+    "time",
+    "dose_rate",
+    "unit",
+    "station_id",
+    "uncertainty",
+}
 
 
 def to_reading(wire: WireReading, station: Station, factor: float | None = None) -> Reading:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from radmon.errors import InputError
+from radmon.errors import InputError, first_problem
 from radmon.models import Station
 
 REQUIRED = ("station_id", "name", "lat", "lon")
@@ -46,10 +46,9 @@ def read_stations_csv(path: Path) -> list[Station]:
             try:
                 station = Station(**values)
             except ValidationError as exc:
-                err = exc.errors()[0]
-                field = ".".join(str(p) for p in err["loc"]) or "row"
+                field, message, got = first_problem(exc, "row")
                 raise InputError(
-                    f"{path}:{line}: field {field!r}: {err['msg']} (got {err.get('input')!r})"
+                    f"{path}:{line}: field {field!r}: {message} (got {got!r})"
                 ) from exc
             if station.station_id in found:
                 raise InputError(

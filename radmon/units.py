@@ -33,6 +33,11 @@ def is_supported(unit: str) -> bool:
     return key in _DOSE_RATE_FACTORS or key in _COUNT_RATE_PER_SECOND
 
 
+def is_count_rate(unit: str) -> bool:
+    """Whether *unit* counts pulses (cps, cpm): it converts only with a probe's sensitivity."""
+    return unit.strip().lower() in _COUNT_RATE_PER_SECOND
+
+
 def factor_to_nsv_h(unit: str, sensitivity_cps_per_usv_h: float | None = None) -> float:
     """What a value in *unit* is multiplied by to give nSv/h (every unit here is linear).
 

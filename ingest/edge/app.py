@@ -56,7 +56,7 @@ def plan_probes(edge: EdgeSettings) -> list[ProbePlan]:
             )
         sensitivity = probe.sensitivity_cps_per_usv_h or profile.sensitivity_cps_per_usv_h
         unit = profile.dose_unit()
-        if unit.strip().lower() in ("cps", "cpm") and not sensitivity:
+        if units.is_count_rate(unit) and not sensitivity:
             raise InputError(
                 f"key {key}.sensitivity_cps_per_usv_h: station {probe.station_id}'s profile "
                 f"{profile.name!r} reports {unit}, which needs a sensitivity (set it here or "

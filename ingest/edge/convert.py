@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from ingest.edge.base import Sample
 from radmon import units
-from radmon.errors import InputError
+from radmon.errors import InputError, first_problem
 from radmon.models import Reading
 
 
@@ -47,9 +47,8 @@ def to_payload(
     try:
         reading = Reading(station_id=station_id, time=moment, dose_rate_nsv_h=dose, **fields)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"{where}={first.get('input')!r}: {first['msg']}") from exc
+        where, message, got = first_problem(exc)
+        raise InputError(f"{where}={got!r}: {message}") from exc
     payload: dict[str, Any] = {
         "time": iso_z(reading.time),
         "dose_rate": reading.dose_rate_nsv_h,
@@ -57,8 +56,9 @@ def to_payload(
     }
     if reading.uncertainty_nsv_h is not None:
         payload["uncertainty"] = reading.uncertainty_nsv_h
-    for name in ("counts", "interval_s", "battery_v", "temperature_c", "precip_mm_h", "status"):
-        value = getattr(reading, name)
-        if value is not None:
-            payload[name] = value
+    # every other field of a reading has the same name on the wire
+    payload.update(reading.model_dump(exclude_none=True, exclude=_NAMED_OTHERWISE))
     return payload
+
+
+_NAMED_OTHERWISE = {"station_id", "time", "dose_rate_nsv_h", "uncertainty_nsv_h"}

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from radmon.errors import first_problem
 from radmon.models import STATION_ID_PATTERN, DeadLetter, Reading, Station
 
 Item = Reading | DeadLetter | Station
@@ -43,10 +44,9 @@ def validation_detail(exc: ValidationError, shown: Mapping[str, str] | None = No
     *shown* maps model fields to the text the file had, so the person sees their input rather
     than the converted value (``dose_rate_nsv_h`` shows the CPM a bGeigie line carried).
     """
-    first = exc.errors()[0]
-    name = ".".join(str(p) for p in first["loc"]) or "record"
-    got = (shown or {}).get(name, first.get("input"))
-    return field_error(name, f"{first['msg']} (got {got!r})")
+    name, message, got = first_problem(exc, "record")
+    got = (shown or {}).get(name, got)
+    return field_error(name, f"{message} (got {got!r})")
 
 
 @dataclass

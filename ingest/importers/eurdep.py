@@ -329,7 +329,7 @@ def _to_nsv_h(value: float, unit: str, name: str, code: str) -> float:
             field_error(name, f"{unit!r} is air kerma; radmon stores H*(10) and does not convert"),
             code,
         )
-    if not units.is_supported(unit) or unit.strip().lower() in ("cps", "cpm"):
+    if not units.is_supported(unit) or units.is_count_rate(unit):
         raise Refused(field_error(name, f"{unit[:20]!r} is not a dose-rate unit"), code)
     return units.to_nsv_h(value, unit)
 
@@ -349,7 +349,7 @@ def _interval(text: str, end: datetime, zone: str | None) -> float | None:
 def _uncertainty(record: dict[str, str]) -> float | None:
     """The uncertainty in nSv/h when it is given in a dose-rate unit and is plausible."""
     text, unit = record.get("UNCERTAINTY", ""), record.get("UNCERTAINTY_UNIT", "")
-    if not text or not unit or unit.strip().lower() in ("cps", "cpm", "%"):
+    if not text or not unit or unit.strip() == "%" or units.is_count_rate(unit):
         return None
     try:
         value = units.to_nsv_h(float(text), unit)

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from radmon import times
-from radmon.errors import InputError
+from radmon.errors import InputError, first_problem
 
 PROVINCES_DIR = Path(__file__).resolve().parent.parent / "provinces"
 
@@ -176,9 +176,8 @@ def load_province(name: str) -> Province:
     try:
         province = Province(**data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"{path}: {where}: {first['msg']}") from exc
+        where, message, _ = first_problem(exc)
+        raise InputError(f"{path}: {where}: {message}") from exc
     outside = [t.name for t in province.towns if not province.bbox.contains(t.lat, t.lon)]
     if outside:
         raise InputError(f"{path}: towns outside the bbox: {', '.join(outside)}")
