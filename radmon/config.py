@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from radmon import times
 from radmon.errors import InputError
+from radmon.models import Severity
 
 ENV_PREFIX = "RADMON_"
 CONFIG_ENV = "RADMON_CONFIG"
@@ -160,6 +161,75 @@ class SimulatorSettings(Section):
     backfill_hours: float = Field(default=24.0, ge=0)
 
 
+class DetectionSettings(Section):
+    """The streaming detection engine (detectors/): thresholds, sensitivity, hysteresis.
+
+    Defaults are chosen for 1- to 10-minute dose-rate data; docs/detection.md shows what they
+    give on simulated provinces.
+    """
+
+    enabled: bool = True
+    # Absolute levels (nSv/h) and the severity from each upwards: IAEA OIL-based defaults
+    # (1 µSv/h alert; 100 µSv/h and 1000 µSv/h emergency). Per-station overrides by id.
+    levels: dict[str, Severity] = Field(
+        default_factory=lambda: {
+            "1000": Severity.ALERT,
+            "100000": Severity.EMERGENCY,
+            "1000000": Severity.EMERGENCY,
+        }
+    )
+    station_levels: dict[str, dict[str, Severity]] = Field(default_factory=dict)
+    # The smallest relative step the CUSUM is tuned for, and its threshold (log-likelihood).
+    step_relative: float = Field(default=0.10, gt=0, le=10)
+    cusum_threshold: float = Field(default=12.0, gt=0)
+    # A single reading this many sigma and this fraction above the baseline: a passing source.
+    transient_sigma: float = Field(default=7.0, gt=0)
+    transient_relative: float = Field(default=0.5, gt=0)
+    # Neighbours (km) whose rain gauges stand in for a station without one, and that count
+    # as "rising together".
+    neighbour_km: float = Field(default=25.0, gt=0)
+    # Baseline: time constants of the level and the diurnal profile, and the warm-up.
+    baseline_days: float = Field(default=3.0, gt=0)
+    profile_days: float = Field(default=14.0, gt=0)
+    warmup_hours: float = Field(default=24.0, ge=0)
+    # History read from the store to warm the engine up when it has no saved state.
+    warmup_history_days: float = Field(default=7.0, ge=0)
+    # An episode closes after the station has been back to normal this long.
+    clear_after_s: float = Field(default=3600.0, ge=0)
+    # Technical detectors.
+    offline_after_s: float = Field(default=1800.0, gt=0)
+    stuck_readings: int = Field(default=6, ge=2)
+    range_min_nsv_h: float = Field(default=5.0, ge=0)
+    range_max_nsv_h: float = Field(default=1e10, gt=0)
+    noise_ratio: float = Field(default=3.0, gt=1)
+    max_future_skew_s: float = Field(default=300.0, ge=0)
+    # How often serve saves the engine's state (a restart replays readings stored since).
+    state_save_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("levels")
+    @classmethod
+    def _numeric_levels(cls, value: dict[str, Severity]) -> dict[str, Severity]:
+        return _dose_levels(value)
+
+    @field_validator("station_levels")
+    @classmethod
+    def _numeric_station_levels(
+        cls, value: dict[str, dict[str, Severity]]
+    ) -> dict[str, dict[str, Severity]]:
+        return {station: _dose_levels(levels) for station, levels in value.items()}
+
+
+def _dose_levels(levels: dict[str, Severity]) -> dict[str, Severity]:
+    """Level keys are dose rates (nSv/h), written as strings because YAML keys are."""
+    for key in levels:
+        try:
+            if not float(key) > 0:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"level {key!r}: expected a dose rate in nSv/h > 0") from None
+    return levels
+
+
 class Settings(BaseSettings):
     """All of radmon's settings; every section is optional."""
 
@@ -178,6 +248,7 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     edge: EdgeSettings = Field(default_factory=EdgeSettings)
+    detection: DetectionSettings = Field(default_factory=DetectionSettings)
 
     @classmethod
     def settings_customise_sources(

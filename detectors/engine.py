@@ -1,0 +1,543 @@
+"""The streaming detection engine: every reading judged once, all stations of a time together.
+
+:meth:`Engine.feed` takes readings as they are stored (``radmon serve``) and
+:func:`detectors.detect_frame` takes a whole file (``radmon detect``): both end in
+:meth:`Engine.step`, one time stamp at a time, so a file and a live stream of the same readings
+give the same alarms, and so does a restart from :meth:`Engine.snapshot`.
+
+A reading older than (or as old as) the station's last one is a duplicate or arrived late; it is
+counted and skipped, so redeliveries and out-of-order batches never raise alarms by themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from detectors import radiological, technical
+from detectors.baseline import Baseline
+from detectors.columns import Column, Columns, pack, unpack
+from detectors.episodes import SEVERITIES, Episodes, Slot, iso
+from detectors.rain import DRY_EXCESS, Washout, distances_km, neighbour_weights
+from radmon.config import DetectionSettings
+from radmon.models import Alarm, Category, Reading, Severity, Station
+from radmon.times import zone
+
+LEVEL, ANOMALY, OFFLINE, STUCK, RANGE, NOISE, FUTURE = range(7)
+SLOTS = [
+    Slot("dose_level", Category.RADIOLOGICAL),
+    Slot("anomaly", Category.RADIOLOGICAL),
+    Slot("offline", Category.TECHNICAL),
+    Slot("stuck", Category.TECHNICAL),
+    Slot("out_of_range", Category.TECHNICAL),
+    Slot("noise_change", Category.TECHNICAL),
+    Slot("future_time", Category.TECHNICAL),
+]
+DEFAULT_INTERVAL_S = 600.0
+# Stations whose statistic is above this share of the threshold count as rising.
+RISING_SHARE = 0.5
+# A station most of the way to its threshold, with this many neighbours rising, all of them
+# in dry weather, is part of a regional rise (a rain front would show on the gauges).
+REGIONAL_SHARE = 0.75
+REGIONAL_NEIGHBOURS = 2
+SNAPSHOT_VERSION = 1
+_WARNING, _ALERT = SEVERITIES.index(Severity.WARNING), SEVERITIES.index(Severity.ALERT)
+
+
+class Engine:
+    """Baselines and detectors for a network of stations, vectorised over stations."""
+
+    def __init__(
+        self,
+        settings: DetectionSettings | None = None,
+        stations: Sequence[Station] = (),
+        *,
+        site_timezone: str = "UTC",
+        clock: Callable[[], float] = time.time,
+    ):
+        self.settings = settings or DetectionSettings()
+        self.site_timezone = site_timezone
+        self.clock = clock
+        self.ids: list[str] = []
+        self.index: dict[str, int] = {}
+        self.zones: list[str] = []
+        self.stats = {"readings": 0, "skipped_late": 0, "steps": 0}
+        self.now = -(2**62)  # latest data time seen
+        self.table = Columns(
+            {
+                "interval_s": Column(np.float64, np.nan),
+                "sensitivity": Column(np.float64, np.nan),
+                "zone": Column(np.int64, 0),
+                "lat": Column(np.float64, np.nan),
+                "lon": Column(np.float64, np.nan),
+                "last_time": Column(np.int64, np.iinfo(np.int64).min),
+                "last_value": Column(np.float64, np.nan),
+                "repeats": Column(np.int64, 0),
+                "cusum": Column(np.float64, 0.0),
+                "opened_dry": Column(np.bool_, False),  # the open anomaly began in dry weather
+                "noise_fast": Column(np.float64, np.nan),
+                "noise_slow": Column(np.float64, np.nan),
+                "noise_n": Column(np.int64, 0),
+            }
+        )
+        self.baseline = Baseline()
+        self.washout = Washout()
+        self.episodes = Episodes(SLOTS, self.settings.clear_after_s, self.ids.__getitem__)
+        self._levels = np.zeros((0, 0))
+        self._level_ranks = np.zeros((0, 0), dtype=np.int64)
+        self._offsets: dict[tuple[int, int], int] = {}
+        self.add_stations(stations)
+
+    # -- stations ------------------------------------------------------------------------------
+
+    def add_stations(self, stations: Iterable[Station]) -> None:
+        """Register (or update) stations: interval, sensitivity, zone and position."""
+        stations = list(stations)
+        for s in stations:
+            i = self._row(s.station_id)
+            t = self.table
+            t.interval_s[i] = s.interval_s
+            t.sensitivity[i] = s.sensitivity_cps_per_usv_h or np.nan
+            t.zone[i] = self._zone_code(s.timezone or self.site_timezone)
+            t.lat[i], t.lon[i] = s.lat, s.lon
+        if stations:
+            self._refresh_neighbours()
+
+    def rows(self, station_ids: Sequence[str]) -> np.ndarray:
+        """The engine's row of each station, registering the ones it has not seen."""
+        return np.fromiter((self._row(sid) for sid in station_ids), np.int64, len(station_ids))
+
+    def _row(self, station_id: str) -> int:
+        i = self.index.get(station_id)
+        if i is None:
+            i = len(self.ids)
+            self.ids.append(station_id)
+            self.index[station_id] = i
+            self._grow(i + 1)
+            self.table.zone[i] = self._zone_code(self.site_timezone)
+        return i
+
+    def _grow(self, n: int) -> None:
+        capacity = len(self.table)
+        if n > capacity:
+            size = max(n, 2 * capacity, 16)
+            for part in (self.table, self.baseline, self.washout, self.episodes):
+                part.grow(size)
+        self._refresh_levels()
+
+    def _zone_code(self, name: str) -> int:
+        if name not in self.zones:
+            zone(name)  # refuses an unknown zone
+            self.zones.append(name)
+        return self.zones.index(name)
+
+    def _refresh_neighbours(self) -> None:
+        km = distances_km(self.table.lat, self.table.lon)
+        radius = self.settings.neighbour_km
+        with np.errstate(invalid="ignore"):
+            area = km <= 2.0 * radius
+        self.washout.set_neighbours(neighbour_weights(km, radius), area)
+
+    def _refresh_levels(self) -> None:
+        """Per-station absolute levels as arrays (stations × levels, NaN-padded)."""
+        s = self.settings
+        n = len(self.table)
+        tables = [
+            s.station_levels.get(self.ids[i], s.levels) if i < len(self.ids) else s.levels
+            for i in range(n)
+        ]
+        width = max((len(levels) for levels in tables), default=0)
+        self._levels = np.full((n, width), np.nan)
+        self._level_ranks = np.full((n, width), -1, dtype=np.int64)
+        for i, levels in enumerate(tables):
+            for j, (value, severity) in enumerate(
+                sorted(levels.items(), key=lambda kv: float(kv[0]))
+            ):
+                self._levels[i, j] = float(value)
+                self._level_ranks[i, j] = severity.rank
+
+    # -- input -------------------------------------------------------------------------------
+
+    def feed(self, readings: Iterable[Reading]) -> list[Alarm]:
+        """Judge stored readings (any order, duplicates allowed); returns the alarm changes."""
+        rows = sorted(
+            (
+                (r.time.timestamp(), self._row(r.station_id), r.dose_rate_nsv_h, r.precip_mm_h)
+                for r in readings
+            ),
+            key=lambda row: (row[0], row[1]),
+        )
+        start = 0
+        while start < len(rows):
+            stop = start
+            while stop < len(rows) and rows[stop][0] == rows[start][0]:
+                stop += 1
+            chunk = rows[start:stop]
+            self.step(
+                math.floor(chunk[0][0]),
+                np.fromiter((r[1] for r in chunk), np.int64, len(chunk)),
+                np.fromiter((r[2] for r in chunk), np.float64, len(chunk)),
+                np.fromiter(
+                    (np.nan if r[3] is None else r[3] for r in chunk), np.float64, len(chunk)
+                ),
+            )
+            start = stop
+        return self.episodes.drain()
+
+    def tick(self, now_s: float) -> list[Alarm]:
+        """Judge silence at wall-clock *now_s* (serve calls this when no data arrives)."""
+        if now_s > self.now:
+            self._offline(int(now_s))
+        return self.episodes.drain()
+
+    def drain(self) -> list[Alarm]:
+        return self.episodes.drain()
+
+    # -- the step ----------------------------------------------------------------------------
+
+    def step(self, t: int, idx: np.ndarray, x: np.ndarray, precip: np.ndarray) -> None:
+        """Judge the readings of stations *idx* at time *t* (epoch seconds)."""
+        s, tab = self.settings, self.table
+        idx, first = np.unique(idx, return_index=True)
+        x, precip = x[first], precip[first]
+        fresh = tab.last_time[idx] < t
+        self.stats["readings"] += len(idx)
+        self.stats["skipped_late"] += int((~fresh).sum())
+        if not fresh.all():
+            idx, x, precip = idx[fresh], x[fresh], precip[fresh]
+        if not len(idx):
+            return
+        self.stats["steps"] += 1
+        ep = self.episodes
+        none = np.full(len(idx), np.nan)
+        np.zeros(len(idx), dtype=np.int8)
+        warning = np.full(len(idx), _WARNING, dtype=np.int8)
+        future = t > self.clock() + s.max_future_skew_s
+        ep.update(
+            FUTURE,
+            t,
+            idx,
+            np.full(len(idx), future),
+            x,
+            none,
+            warning,
+            lambda rows: [("future_time", {"reading_nsv_h": _num(x[r])}) for r in rows],
+        )
+        if future:
+            return  # never let a wrong clock move the station's time forward
+        self.now = max(self.now, t)
+        interval = np.where(np.isnan(tab.interval_s[idx]), DEFAULT_INTERVAL_S, tab.interval_s[idx])
+        last = tab.last_time[idx]
+        has_last = last != np.iinfo(np.int64).min
+        dt_h = np.where(has_last, (t - last) / 3600.0, 0.0)
+        tab.last_time[idx] = t
+
+        # technical: range, stuck, offline
+        wrong = technical.out_of_range(x, s.range_min_nsv_h, s.range_max_nsv_h)
+        ep.update(
+            RANGE,
+            t,
+            idx,
+            wrong,
+            x,
+            none,
+            warning,
+            lambda rows: [
+                (
+                    "out_of_range",
+                    {
+                        "reading_nsv_h": _num(x[r]),
+                        "range_nsv_h": [s.range_min_nsv_h, s.range_max_nsv_h],
+                    },
+                )
+                for r in rows
+            ],
+        )
+        reps = technical.repeats(x, tab.last_value[idx], tab.repeats[idx])
+        change = np.abs(x - tab.last_value[idx])
+        tab.repeats[idx] = reps
+        tab.last_value[idx] = x
+        stuck = (reps + 1 >= s.stuck_readings) & ~wrong
+        ep.update(
+            STUCK,
+            t,
+            idx,
+            stuck,
+            x,
+            none,
+            warning,
+            lambda rows: [
+                ("stuck", {"value_nsv_h": _num(x[r]), "repeats": int(reps[r]) + 1}) for r in rows
+            ],
+        )
+        self._offline(t)
+
+        # the expected background: baseline × diurnal profile + rain washout
+        ok = ~wrong & ~stuck
+        idx, x, precip, dt_h, interval, change = (
+            a[ok] for a in (idx, x, precip, dt_h, interval, change)
+        )
+        if not len(idx):
+            return
+        rate, measured, area_wet = self.washout.rain(idx, precip)
+        excess_rel, excess_unc, raining = self.washout.advance(idx, rate, measured, area_wet, dt_h)
+        b0, b1, frac = Baseline.bins(self._local_hour(t, idx))
+        dry, spread = self.baseline.expected(idx, b0, b1, frac)
+        no_history = np.isnan(dry)
+        dry = np.where(no_history, x, dry)
+        expected = dry * (1.0 + excess_rel)
+        var = dry**2 * (spread**2 + excess_unc**2)
+        counting = radiological.poisson_variance(expected, tab.sensitivity[idx], interval)
+        var = np.fmax(var, counting)
+        sigma = np.sqrt(var)
+        residual = x - expected
+        warm = self.baseline.table.clean[idx] >= s.warmup_hours * 3600.0 / interval
+
+        # radiological: absolute levels
+        rank = radiological.level_rank(x, self._levels[idx], self._level_ranks[idx])
+        ep.update(
+            LEVEL,
+            t,
+            idx,
+            rank >= 0,
+            x,
+            dry,
+            rank.astype(np.int8),
+            lambda rows: [
+                (
+                    "dose_level",
+                    {
+                        "reading_nsv_h": _num(x[r]),
+                        "level_nsv_h": _num(
+                            np.nanmax(
+                                np.where(self._levels[idx[r]] <= x[r], self._levels[idx[r]], np.nan)
+                            )
+                        ),
+                    },
+                )
+                for r in rows
+            ],
+        )
+
+        # radiological: statistical tests (after warm-up)
+        h = s.cusum_threshold
+        shift = s.step_relative * dry
+        statistic, _llr = radiological.cusum(tab.cusum[idx], residual, sigma, shift, h)
+        statistic = np.where(warm, statistic, 0.0)
+        passing = warm & radiological.transient(
+            residual, sigma, dry, s.transient_sigma, s.transient_relative
+        )
+        rising = statistic >= RISING_SHARE * h
+        all_rising = tab.cusum >= RISING_SHARE * h
+        neighbours = self.washout.weights[idx] > 0
+        dry_rising = all_rising & ~self.washout.wet()
+        rising_near = (neighbours & dry_rising[None, :]).sum(axis=1)
+        tab.cusum[idx] = statistic
+        regional = (
+            (statistic >= REGIONAL_SHARE * h) & (rising_near >= REGIONAL_NEIGHBOURS) & ~raining
+        )
+        fires = passing | (statistic >= h) | regional
+        abnormal = passing | rising
+        anomaly_open = ep.is_open(ANOMALY)[idx]
+        bad = np.where(anomaly_open, abnormal, fires)
+        severity = np.where(residual >= dry, _ALERT, _WARNING).astype(np.int8)
+
+        def describe(rows: np.ndarray) -> list[tuple[str, dict[str, Any]]]:
+            out = []
+            for r in rows:
+                test = (
+                    "transient"
+                    if passing[r]
+                    else "step"
+                    if statistic[r] >= h
+                    else "regional_rise"
+                    if regional[r]
+                    else "rising"
+                )
+                near = [self.ids[j] for j in np.flatnonzero(neighbours[r] & all_rising)]
+                out.append(
+                    (
+                        test,
+                        {
+                            "test": test,
+                            "reading_nsv_h": _num(x[r]),
+                            "baseline_nsv_h": _num(dry[r]),
+                            "expected_nsv_h": _num(expected[r]),
+                            "excess_nsv_h": _num(residual[r]),
+                            "excess_pct": _num(100.0 * residual[r] / dry[r]),
+                            "sigma_nsv_h": _num(sigma[r]),
+                            "z": _num(residual[r] / sigma[r]),
+                            "cusum": _num(statistic[r]),
+                            "cusum_threshold": h,
+                            "rain_mm_h": _num(rate[r]),
+                            "rain_measured": bool(measured[r]),
+                            "rain_excess_pct": _num(100.0 * excess_rel[r]),
+                            "neighbours_rising": near,
+                        },
+                    )
+                )
+            return out
+
+        ep.update(ANOMALY, t, idx, bad, x, dry, severity, describe)
+        opened = ~anomaly_open & ep.is_open(ANOMALY)[idx]
+        tab.opened_dry[idx[opened]] = ~raining[opened]
+        quiet = ~ep.is_open(ANOMALY)[idx] & ~rising & ~passing & ~(rank >= 0)
+        if (was_closed := anomaly_open & ~ep.is_open(ANOMALY)[idx]).any():
+            tab.cusum[idx[was_closed]] = 0.0
+
+        # learning: only from readings that are neither alarm, rain nor fault
+        wet = (excess_rel > DRY_EXCESS) | raining
+        clean = quiet & ~wet
+        level_rate = interval / (s.baseline_days * 86400.0)
+        profile_rate = interval * 24.0 / (s.profile_days * 86400.0)
+        if clean.any():
+            self.baseline.learn(
+                idx[clean],
+                x[clean],
+                (residual / expected)[clean],
+                b0[clean],
+                b1[clean],
+                frac[clean],
+                level_rate[clean],
+                profile_rate[clean],
+            )
+        # the gain learns from every rainy reading unless a source may be there (an anomaly
+        # that began before the rain): excluding rain-time alarms would teach it too low a gain
+        suspect = ep.is_open(ANOMALY)[idx] & tab.opened_dry[idx]
+        gauge_rain = (
+            measured & (excess_rel > DRY_EXCESS) & warm & ~no_history & ~suspect & (rank < 0)
+        )
+        if gauge_rain.any():
+            unit = self.washout.table.unit[idx[gauge_rain]]
+            self.washout.learn(idx[gauge_rain], unit, ((x - dry) / dry)[gauge_rain])
+
+        # technical: the noise level, on clean readings only
+        cn = clean & np.isfinite(change)
+        if cn.any():
+            st = idx[cn]
+            n = tab.noise_n[st] + 1
+            tab.noise_n[st] = n
+            fast, slow = technical.noise_update(
+                tab.noise_fast[st], tab.noise_slow[st], change[cn] / dry[cn], n, level_rate[cn]
+            )
+            tab.noise_fast[st], tab.noise_slow[st] = fast, slow
+        changed = (
+            technical.noise_changed(
+                tab.noise_fast[idx], tab.noise_slow[idx], tab.noise_n[idx], s.noise_ratio
+            )
+            & ~wet
+        )
+        ep.update(
+            NOISE,
+            t,
+            idx,
+            changed,
+            x,
+            dry,
+            warning,
+            lambda rows: [
+                ("noise_change", {"ratio": _num(tab.noise_fast[idx[r]] / tab.noise_slow[idx[r]])})
+                for r in rows
+            ],
+        )
+
+    def _offline(self, t: int) -> None:
+        """Open offline episodes for stations silent too long; reporting closes them."""
+        n = len(self.ids)
+        if not n:
+            return
+        last = self.table.last_time[:n]
+        seen = np.flatnonzero(last != np.iinfo(np.int64).min)
+        silent = t - last[seen] > self.settings.offline_after_s
+        self.episodes.update(
+            OFFLINE,
+            t,
+            seen,
+            silent,
+            np.full(len(seen), np.nan),
+            np.full(len(seen), np.nan),
+            np.full(len(seen), _WARNING, dtype=np.int8),
+            lambda rows: [("offline", {"last_reading_at": iso(int(last[seen[r]]))}) for r in rows],
+        )
+
+    def _local_hour(self, t: int, idx: np.ndarray) -> np.ndarray:
+        hour = t // 3600
+        offsets = np.empty(len(self.zones))
+        for code, name in enumerate(self.zones):
+            key = (code, hour)
+            if key not in self._offsets:
+                moment = datetime.fromtimestamp(t, zone(name))
+                self._offsets[key] = int(moment.utcoffset().total_seconds())  # type: ignore[union-attr]
+                if len(self._offsets) > 10_000:
+                    self._offsets.clear()
+            offsets[code] = self._offsets[key]
+        return ((t + offsets[self.table.zone[idx]]) % 86400) / 3600.0
+
+    # -- state -------------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """Everything the engine has learnt and holds open, as one blob."""
+        arrays: dict[str, np.ndarray] = {}
+        arrays.update(self.table.dump("station"))
+        arrays.update(self.baseline.table.dump("baseline"))
+        arrays.update(self.washout.table.dump("washout"))
+        episode_arrays, episode_meta = self.episodes.dump()
+        arrays.update(episode_arrays)
+        meta = {
+            "version": SNAPSHOT_VERSION,
+            "ids": self.ids,
+            "zones": self.zones,
+            "now": self.now,
+            "stats": self.stats,
+            "episodes": episode_meta,
+        }
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        return pack(arrays)
+
+    def restore(self, blob: bytes) -> None:
+        """Continue from a :meth:`snapshot` (stations registered since keep their settings)."""
+        arrays = unpack(blob)
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        if meta.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(
+                f"detector snapshot version {meta.get('version')}: expected {SNAPSHOT_VERSION}"
+            )
+        registered = {
+            i: (
+                self.table.interval_s[i],
+                self.table.sensitivity[i],
+                self.table.lat[i],
+                self.table.lon[i],
+            )
+            for i in range(len(self.ids))
+        }
+        old_ids = list(self.ids)
+        self.ids[:] = meta["ids"]
+        self.index = {sid: i for i, sid in enumerate(self.ids)}
+        self.zones = meta["zones"]
+        self.now = meta["now"]
+        self.stats = meta["stats"]
+        self.table.load("station", arrays)
+        self.baseline.table.load("baseline", arrays)
+        self.washout.table.load("washout", arrays)
+        self.episodes.table.load("episodes", arrays)
+        self.episodes.load(arrays, meta["episodes"])
+        self.washout.weights = np.zeros((0, 0))
+        self.washout.grow(len(self.table))
+        for i, sid in enumerate(old_ids):  # configuration beats the snapshot
+            j = self._row(sid)
+            t = self.table
+            t.interval_s[j], t.sensitivity[j], t.lat[j], t.lon[j] = registered[i]
+        self._refresh_levels()
+        self._refresh_neighbours()
+
+
+def _num(value: float) -> float | None:
+    value = float(value)
+    return round(value, 4) if math.isfinite(value) else None

@@ -1,0 +1,168 @@
+"""Rain washout: the excess a shower adds to a station's background, from its gauge or its
+neighbours' gauges.
+
+Washout of radon progeny is the largest natural disturbance (up to a doubling, DOMAIN.md). Its
+deposition goes with the square root of the rain rate (Bottardi et al. 2020) and, once rain
+stops, the excess decays with ²¹⁴Pb/²¹⁴Bi: an apparent half-life of 30–45 min; the first shower
+after a dry spell gives the highest peak. The model is :mod:`radmon.washout` with the nominal
+half-life; each station learns its own gain by least squares from rainy readings, starting from
+the one measured shower in DOMAIN.md (14 mm in 15 min: 106 → 196 nSv/h). A station without a
+gauge uses the inverse-distance rain of the gauges within ``neighbour_km``, with a larger
+uncertainty, and a wider spread while any gauge in its area has seen rain.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from detectors.columns import Column, Columns
+from radmon.washout import WASHOUT_GAIN, washout_step
+
+HALF_LIFE_H = 37.5 / 60.0  # middle of the 30–45 min apparent half-life
+DECAY_PER_H = math.log(2.0) / HALF_LIFE_H
+RAIN_THRESHOLD_MM_H = 0.1  # below this a gauge shows nothing
+PRIOR_GAIN = 1.0  # the reference shower's response (radmon.washout)
+PRIOR_WEIGHT = 0.5  # the prior counts as this much squared unit response
+# Relative uncertainty of the predicted excess: from the station's own gauge, and from the
+# neighbours' (a cell can miss the gauges or the station).
+GAUGE_UNCERTAINTY = 0.5
+NEIGHBOUR_UNCERTAINTY = 1.0
+# A station without a gauge, while a gauge within twice the neighbour radius saw rain in the
+# last AFTER_RAIN_H hours, may be under a shower none of them sees: light rain alone gives
+# +5–20 % (square-root law), so its spread widens by this much of the background.
+UNSEEN_RAIN_SPREAD = 0.15
+# Rain stopped this long ago still leaves washout (gone in 2–3 h, DOMAIN.md).
+AFTER_RAIN_H = 3.0
+# Below this predicted excess (relative), a reading counts as dry for learning and for tests.
+DRY_EXCESS = 0.005
+# A gap longer than this in a station's readings restarts its washout state.
+MAX_GAP_H = 6.0
+
+
+class Washout:
+    """Each station's modelled washout excess and its learnt gain."""
+
+    def __init__(self) -> None:
+        self.table = Columns(
+            {
+                "unit": Column(np.float64, 0.0),  # relative excess with gain 1
+                "reservoir": Column(np.float64, 1.0),  # progeny left in the air (0..1)
+                "uu": Column(np.float64, PRIOR_WEIGHT),  # Σ u², for the least-squares gain
+                "ur": Column(np.float64, PRIOR_WEIGHT * PRIOR_GAIN),  # Σ u·r
+                "gauge": Column(np.bool_, False),  # has reported a rain rate
+                "rain_h": Column(np.float64, np.inf),  # hours since rain (own or estimated)
+                "area_rain_h": Column(
+                    np.float64, np.inf
+                ),  # hours since a gauge in the area saw rain
+            }
+        )
+        self.weights = np.zeros((0, 0))
+        self.area = np.zeros((0, 0), dtype=bool)
+
+    def grow(self, n: int) -> None:
+        self.table.grow(n)
+        old = self.weights
+        if old.shape[0] < n:
+            self.weights = np.zeros((n, n))
+            self.weights[: old.shape[0], : old.shape[1]] = old
+            area = self.area
+            self.area = np.zeros((n, n), dtype=bool)
+            self.area[: area.shape[0], : area.shape[1]] = area
+
+    def set_neighbours(self, weights: np.ndarray, area: np.ndarray) -> None:
+        """Inverse-distance weights between stations (0 beyond the neighbour radius), and which
+        stations share an area (twice the radius)."""
+        self.weights, self.area = weights, area
+
+    def rain(
+        self, idx: np.ndarray, precip: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rain rate at each reporting station, whether it was measured there, and whether a
+        gauge in its area sees rain now.
+
+        Stations without a gauge reading get the weighted rain of the gauges reporting now
+        (NaN when none is near).
+        """
+        measured = np.isfinite(precip)
+        self.table.gauge[idx[measured]] = True
+        rate = np.where(measured, np.maximum(precip, 0.0), np.nan)
+        area_wet = measured & (rate >= RAIN_THRESHOLD_MM_H)
+        if (~measured).any() and measured.any():
+            unmeasured, gauges = idx[~measured], idx[measured]
+            w = self.weights[np.ix_(unmeasured, gauges)]
+            total = w.sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                estimate = (w @ rate[measured]) / total
+            rate[~measured] = np.where(total > 0, estimate, np.nan)
+            wet_gauges = rate[measured] >= RAIN_THRESHOLD_MM_H
+            area_wet[~measured] = self.area[np.ix_(unmeasured, gauges[wet_gauges])].any(axis=1)
+        return rate, measured, area_wet
+
+    def advance(
+        self,
+        idx: np.ndarray,
+        rate: np.ndarray,
+        measured: np.ndarray,
+        area_wet: np.ndarray,
+        dt_h: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Advance each station's washout by *dt_h* of rain at *rate*; returns the predicted
+        relative excess, its relative uncertainty (both 0 when dry) and whether rain may be
+        acting on the station (within AFTER_RAIN_H, measured or not)."""
+        t = self.table
+        dt_h = np.where(dt_h > MAX_GAP_H, 0.0, dt_h)
+        known = np.nan_to_num(rate)
+        restart = dt_h <= 0
+        unit, reservoir = washout_step(
+            np.where(restart, 0.0, t.unit[idx]),
+            np.where(restart, 1.0, t.reservoir[idx]),
+            known,
+            dt_h,
+            WASHOUT_GAIN,
+            DECAY_PER_H,
+        )
+        t.reservoir[idx] = reservoir
+        t.unit[idx] = unit
+        wet = known >= RAIN_THRESHOLD_MM_H
+        t.rain_h[idx] = np.where(wet, 0.0, t.rain_h[idx] + dt_h)
+        t.area_rain_h[idx] = np.where(area_wet, 0.0, t.area_rain_h[idx] + dt_h)
+        gain = t.ur[idx] / t.uu[idx]
+        excess = gain * unit
+        uncertainty = excess * np.where(measured, GAUGE_UNCERTAINTY, NEIGHBOUR_UNCERTAINTY)
+        unseen = ~measured & (t.area_rain_h[idx] < AFTER_RAIN_H)
+        uncertainty = np.where(unseen, np.hypot(uncertainty, UNSEEN_RAIN_SPREAD), uncertainty)
+        return excess, uncertainty, (t.rain_h[idx] < AFTER_RAIN_H) | unseen
+
+    def wet(self) -> np.ndarray:
+        """Every station: whether rain may be acting on it (as :meth:`advance` last judged)."""
+        t = self.table
+        return (t.rain_h < AFTER_RAIN_H) | (~t.gauge & (t.area_rain_h < AFTER_RAIN_H))
+
+    def learn(self, idx: np.ndarray, unit: np.ndarray, residual_rel: np.ndarray) -> None:
+        """Refine the gains from readings with a measured rain response (no alarm open)."""
+        t = self.table
+        t.uu[idx] += unit * unit
+        t.ur[idx] += unit * residual_rel
+
+
+def distances_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Great-circle distances between stations (NaN for unknown positions)."""
+    lat_r, lon_r = np.radians(lat), np.radians(lon)
+    dlat = lat_r[:, None] - lat_r[None, :]
+    dlon = lon_r[:, None] - lon_r[None, :]
+    a = (
+        np.sin(dlat / 2) ** 2
+        + np.cos(lat_r[:, None]) * np.cos(lat_r[None, :]) * np.sin(dlon / 2) ** 2
+    )
+    return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+
+def neighbour_weights(km: np.ndarray, radius_km: float) -> np.ndarray:
+    """Inverse-square-distance weights within *radius_km* (0 on the diagonal and for unknown
+    positions)."""
+    with np.errstate(invalid="ignore"):
+        weights = np.where(km <= radius_km, 1.0 / (km**2 + 1.0), 0.0)
+    np.fill_diagonal(weights, 0.0)
+    return weights
