@@ -385,6 +385,11 @@ class Engine:
             return out
 
         ep.update(ANOMALY, t, idx, bad, x, dry, severity, describe)
+        # a "passing source" still there a reading later is a source that stayed
+        stayed = anomaly_open & (statistic >= h) & ep.is_open(ANOMALY)[idx]
+        for r in np.flatnonzero(stayed):
+            if ep.kind(int(idx[r]), ANOMALY) == "transient":
+                ep.reclassify(int(idx[r]), ANOMALY, "step", t, describe(np.array([r]))[0][1])
         opened = ~anomaly_open & ep.is_open(ANOMALY)[idx]
         tab.opened_dry[idx[opened]] = ~raining[opened]
         quiet = ~ep.is_open(ANOMALY)[idx] & ~rising & ~passing & ~(rank >= 0)

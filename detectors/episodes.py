@@ -117,6 +117,20 @@ class Episodes:
             for i in done:
                 self._close(int(i), slot, t)
 
+    def kind(self, i: int, slot: int) -> str | None:
+        return self.kinds.get((i, slot))
+
+    def reclassify(self, i: int, slot: int, kind: str, t: int, details: dict[str, Any]) -> None:
+        """Give an open episode a new kind (a "transient" that stays is a step): the old kind's
+        episode is closed where it began, the new one goes on from the same opening."""
+        opened_at = int(self.table.opened_at[i, slot])
+        self.table.last_bad[i, slot], last_bad = opened_at, int(self.table.last_bad[i, slot])
+        self._emit(i, slot, t, cleared_at=t)
+        self.table.last_bad[i, slot] = last_bad
+        self.kinds[(i, slot)] = kind
+        self.details[(i, slot)]["latest"] = details
+        self._emit(i, slot, t)
+
     def _emit(self, i: int, slot: int, t: int, cleared_at: int | None = None) -> None:
         tab = self.table
         tab.emitted_peak[i, slot] = tab.peak[i, slot]
