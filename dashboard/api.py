@@ -7,7 +7,7 @@ threadpool and the event loop never waits on the database.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 
@@ -16,10 +16,13 @@ from dashboard.geojson import encode, station_collection
 from dashboard.http_cache import not_modified
 from dashboard.params import period
 from dashboard.schemas import Problem, ReadingSeries, StationCollection
-from radmon.models import Resolution, Station, StationStats
+from radmon.models import Alarm, Resolution, Station, StationStats
 from radmon.store import Store
 
 GEOJSON = "application/geo+json"
+
+# Most alarms one answer lists; a province-wide outage opens one technical alarm per station.
+MAX_ALARMS = 10_000
 
 # Longest period per resolution: raw readings of a 60 s station over a month are ~45 000 points.
 MAX_SPAN = {Resolution.RAW: timedelta(days=31), Resolution.HOUR: timedelta(days=366)}
@@ -112,3 +115,17 @@ def get_stats(
     """Per-station mean, min, max, count and data availability over [start, end)."""
     start_at, end_at = period(start, end)
     return store.stats(start_at, end_at, station_id)
+
+
+@router.get("/alarms", responses={422: {"description": "a parameter is out of range"}})
+def list_alarms(
+    store: StoreDep,
+    state: Annotated[
+        Literal["open", "all"],
+        Query(description="open: active alarms, acknowledged or not; all: cleared ones too"),
+    ] = "open",
+    station_id: Annotated[str | None, Query(description="only this station's alarms")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_ALARMS, description="most alarms returned")] = 1000,
+) -> list[Alarm]:
+    """Alarm episodes, the most recently opened first (what the duty officer must look at)."""
+    return store.alarms(state=state, station_id=station_id, limit=limit)

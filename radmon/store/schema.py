@@ -16,7 +16,9 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Float,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -139,6 +141,19 @@ alarms = Table(
     Column("acked_by", Text),
     Column("acked_at", UTCDateTime),
     Column("details", JSON, nullable=False, default=dict),
+    # An episode's identity: the detection engine upserts on it, so replaying readings after a
+    # restart updates the episode it opened before instead of opening a second one.
+    Index("ux_alarms_episode", "station_id", "kind", "opened_at", unique=True),
+)
+
+# The streaming detection engine's snapshot (one row per engine), so a restart resumes it
+# instead of warming it up again from weeks of readings.
+detector_state = Table(
+    "detector_state",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("saved_at", UTCDateTime, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
 )
 
 # Facts about the store itself (the zone the daily rollup was built in, TimescaleDB or not).

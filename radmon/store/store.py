@@ -9,7 +9,20 @@ from typing import Any
 
 import psycopg
 from psycopg.errors import DeadlockDetected, SerializationFailure
-from sqlalchemy import Connection, Engine, and_, func, literal, select, union_all
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    String,
+    and_,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
@@ -17,6 +30,7 @@ from radmon import times
 from radmon.config import Settings
 from radmon.errors import RadmonError
 from radmon.models import (
+    Alarm,
     AlarmState,
     DeadLetter,
     LatestReading,
@@ -27,6 +41,7 @@ from radmon.models import (
     Station,
     StationStats,
 )
+from radmon.store import alarms as alarm_sql
 from radmon.store import bulk, deadletters, migrate, rollups, tokens
 from radmon.store.engine import WRITER_OPTION, make_engine
 from radmon.store.schema import alarms, readings, readings_daily, readings_hourly, stations
@@ -34,6 +49,19 @@ from radmon.store.schema import alarms, readings, readings_daily, readings_hourl
 _STATION_FIELDS = tuple(Station.model_fields)
 _DEADLOCK_RETRIES = 3
 _OPEN_STATES = [s.value for s in AlarmState if s.is_open]
+# iter_readings: the first time window it reads, and the narrowest it narrows to
+_FIRST_SPAN = timedelta(hours=1)
+_MIN_SPAN = timedelta(seconds=1)
+_MAX_GROWTH = 16
+# The distinct station ids of readings by a loose index scan: one primary-key probe per station.
+_STORED_STATION_IDS = text(
+    "WITH RECURSIVE ids(id) AS ("
+    " SELECT min(station_id) FROM readings"
+    " UNION ALL"
+    " SELECT (SELECT min(station_id) FROM readings WHERE station_id > ids.id)"
+    " FROM ids WHERE ids.id IS NOT NULL"
+    ") SELECT id FROM ids WHERE id IS NOT NULL"
+).columns(column("id", String))
 
 
 class SchemaNotReady(RadmonError):
@@ -164,6 +192,63 @@ class Store:
         with self.engine.connect() as conn:
             return deadletters.counts(conn)
 
+    # -- alarms and the detection engine's state ------------------------------------------
+
+    def record_alarms(self, items: Sequence[Alarm]) -> list[Alarm]:
+        """Upsert alarm episodes by (station_id, kind, opened_at) in one transaction.
+
+        The engine reports an episode while it lasts and replays readings after a restart, so
+        recording the same sequence again changes nothing: updated_at and peak only grow,
+        severity never drops, baseline and details follow the latest report (a report without
+        a baseline keeps the stored one), a cleared report clears the episode (acknowledged or
+        not, as it was) and nothing reopens it, and a person's acknowledgement is kept.
+        Returns, for each item in order, the episode as stored, with its id.
+        """
+        if not items:
+            return []
+        with self._writing() as conn:
+            return alarm_sql.record(conn, items)
+
+    def alarms(
+        self,
+        state: str = "open",
+        station_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[Alarm]:
+        """Alarm episodes, the most recently opened first.
+
+        *state* ``open`` keeps the active ones (acknowledged or not), ``all`` every one;
+        *since* keeps those opened at or after it. ValueError on another state or a limit < 1.
+        """
+        with self.engine.connect() as conn:
+            return alarm_sql.listing(
+                conn,
+                state=state,
+                station_id=station_id,
+                since=times.ensure_utc(since) if since else None,
+                limit=limit,
+            )
+
+    def acknowledge_alarm(self, alarm_id: int, by: str, at: datetime) -> Alarm | None:
+        """Record that *by* acknowledged the alarm at *at*; None when there is no such alarm.
+
+        Active stays active and cleared stays cleared; an alarm acknowledged before keeps its
+        first acknowledgement (who answered first is what the log must show).
+        """
+        with self._writing() as conn:
+            return alarm_sql.acknowledge(conn, alarm_id, by, times.ensure_utc(at))
+
+    def save_detector_state(self, name: str, payload: bytes, saved_at: datetime) -> None:
+        """Keep the snapshot of detection engine *name*, replacing its previous one."""
+        with self._writing() as conn:
+            alarm_sql.save_state(conn, name, payload, times.ensure_utc(saved_at))
+
+    def load_detector_state(self, name: str) -> tuple[datetime, bytes] | None:
+        """The last snapshot of engine *name* and when it was saved; None if it never was."""
+        with self.engine.connect() as conn:
+            return alarm_sql.load_state(conn, name)
+
     # -- readings -----------------------------------------------------------------------------
 
     def write_readings(self, batch: Sequence[Reading]) -> int:
@@ -261,6 +346,62 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [Reading.model_construct(**row) for row in conn.execute(query).mappings()]
+
+    def iter_readings(
+        self, start: datetime, end: datetime, chunk: int = 50_000
+    ) -> Iterator[list[Reading]]:
+        """Every reading with start < time <= end, ordered by (time, station_id), in chunks.
+
+        For warming the detection engine up from history: every chunk but the last holds
+        exactly *chunk* readings. Pages are found by key, never by OFFSET, and each is read in
+        a short transaction of its own, so a long warm-up holds no snapshot open. Each query is
+        bounded by a time window sized from the density seen so far; unbounded, every page
+        would sort all the readings up to *end* (quadratic over a month of a province).
+        """
+        if chunk < 1:
+            raise ValueError(f"chunk={chunk!r}: expected at least 1")
+        start, end = times.ensure_utc(start), times.ensure_utc(end)
+        after: tuple[datetime, str | None] = (start, None)  # exclusive; None: all of that time
+        span = _FIRST_SPAN
+        pending: list[Reading] = []
+        while after[0] < end or after[1] is not None:  # the last instant may continue
+            hi = end if span >= end - after[0] else after[0] + span
+            want = chunk - len(pending)
+            with self.engine.connect() as conn:
+                rows = conn.execute(self._readings_page(after, hi, want)).mappings().all()
+            pending.extend(Reading.model_construct(**row) for row in rows)
+            if len(rows) == want:
+                # the window held at least what was wanted: aim the next one at about a chunk
+                last = pending[-1]
+                span = max(_MIN_SPAN, (last.time - after[0]) * (chunk / want))
+                after = (last.time, last.station_id)
+            else:
+                span *= min(_MAX_GROWTH, chunk / max(len(rows), chunk / _MAX_GROWTH))
+                after = (hi, None)
+            if len(pending) == chunk:
+                yield pending
+                pending = []
+        if pending:
+            yield pending
+
+    def _readings_page(
+        self, after: tuple[datetime, str | None], upto: datetime, limit: int
+    ) -> Select[Any]:
+        """Readings after the key *after*, up to *upto* (inclusive), in (time, station_id) order."""
+        r = readings.c
+        moment, station_id = after
+        if station_id is None:
+            past = r.time > moment
+        else:
+            past = and_(r.time >= moment, or_(r.time > moment, r.station_id > station_id))
+        query = (
+            select(readings).where(past, r.time <= upto).order_by(r.time, r.station_id).limit(limit)
+        )
+        if self.dialect == "sqlite":
+            # SQLite has no index on time alone: naming every station lets it seek the window
+            # in the (station_id, time) primary key instead of scanning the table.
+            query = query.where(r.station_id.in_(_STORED_STATION_IDS))
+        return query
 
     def series(
         self, station_id: str, start: datetime, end: datetime, resolution: Resolution

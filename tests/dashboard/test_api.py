@@ -96,7 +96,7 @@ def test_stations_geojson_shape_and_values(client: TestClient, now: datetime) ->
 
 
 def test_open_alarm_severity_is_reported(client: TestClient, seeded: Store, now: datetime) -> None:
-    # The store has no alarm API yet; the detectors will write this table.
+    # Two open episodes of one station, written straight into the table.
     with seeded.engine.begin() as conn:
         conn.execute(
             insert(alarms),
@@ -107,10 +107,10 @@ def test_open_alarm_severity_is_reported(client: TestClient, seeded: Store, now:
                     "category": "radiological",
                     "severity": severity,
                     "state": "active_unack",
-                    "opened_at": now,
+                    "opened_at": now - timedelta(minutes=i),
                     "details": {},
                 }
-                for severity in ("warning", "alert")
+                for i, severity in enumerate(("warning", "alert"))
             ],
         )
     layer = features(client)

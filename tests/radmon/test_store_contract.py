@@ -123,7 +123,8 @@ def test_latest_carries_the_highest_open_alarm_severity(
         ("QN002", Severity.EMERGENCY, AlarmState.CLEARED_UNACK),
     ]
     with store.engine.begin() as conn:
-        for station_id, severity, state in rows:
+        # (station_id, kind, opened_at) identifies an episode: one opening time per row
+        for i, (station_id, severity, state) in enumerate(rows):
             conn.execute(
                 alarms.insert().values(
                     station_id=station_id,
@@ -131,7 +132,7 @@ def test_latest_carries_the_highest_open_alarm_severity(
                     category="radiological",
                     severity=severity.value,
                     state=state.value,
-                    opened_at=T0,
+                    opened_at=T0 + timedelta(minutes=i),
                     details={},
                 )
             )

@@ -1,0 +1,186 @@
+"""Alarm episodes and the detection engine's saved state.
+
+An episode is identified by (station_id, kind, opened_at). The engine reports it again and
+again while it lasts, and replays readings after a restart, so recording merges into the stored
+row with rules that make a replay a no-op: times and peaks only grow, severity never drops, a
+cleared episode stays cleared, and a person's acknowledgement is never overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from radmon.models import Alarm, AlarmState, Severity
+from radmon.store.schema import UTCDateTime, alarms, detector_state
+
+EPISODE_KEY = ("station_id", "kind", "opened_at")
+STATE_FILTERS = ("open", "all")
+_OPEN = [s.value for s in AlarmState if s.is_open]
+_CLEARED = [s.value for s in AlarmState if not s.is_open]
+_ACTIVE_UNACK = AlarmState.ACTIVE_UNACK.value
+_ACTIVE_ACK = AlarmState.ACTIVE_ACK.value
+_CLEARED_UNACK = AlarmState.CLEARED_UNACK.value
+_CLEARED_ACK = AlarmState.CLEARED_ACK.value
+
+
+def _insert(conn: Connection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _rank(severity: ColumnElement[Any]) -> ColumnElement[int]:
+    return case({s.value: s.rank for s in Severity}, value=severity, else_=-1)
+
+
+def _greater(old: ColumnElement[Any], new: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The larger of two nullable values (SQLite's max() and GREATEST differ on NULL)."""
+    return case(
+        (new.is_(None), old),
+        (old.is_(None), new),
+        (new > old, new),
+        else_=old,
+    )
+
+
+def _row(alarm: Alarm) -> dict[str, Any]:
+    return {
+        "station_id": alarm.station_id,
+        "kind": alarm.kind,
+        "category": alarm.category.value,
+        "severity": alarm.severity.value,
+        "state": alarm.state.value,
+        "opened_at": alarm.opened_at,
+        "updated_at": alarm.updated_at,
+        "cleared_at": alarm.cleared_at,
+        "peak_nsv_h": alarm.peak_nsv_h,
+        "baseline_nsv_h": alarm.baseline_nsv_h,
+        "acked_by": alarm.acked_by,
+        "acked_at": alarm.acked_at,
+        "details": alarm.details,
+    }
+
+
+def _alarm(row: Any) -> Alarm:
+    return Alarm.model_validate(dict(row))
+
+
+def _upsert_statement(conn: Connection) -> Any:
+    stmt = _insert(conn)(alarms)
+    new, old = stmt.excluded, alarms.c
+    clearing = new.state.in_(_CLEARED)
+    merged = {
+        "updated_at": _greater(old.updated_at, new.updated_at),
+        "peak_nsv_h": _greater(old.peak_nsv_h, new.peak_nsv_h),
+        # an update that does not know the baseline keeps the one already stored
+        "baseline_nsv_h": func.coalesce(new.baseline_nsv_h, old.baseline_nsv_h),
+        "details": new.details,
+        "severity": case(
+            (_rank(new.severity) > _rank(old.severity), new.severity), else_=old.severity
+        ),
+        "cleared_at": func.coalesce(new.cleared_at, old.cleared_at),
+        # only clearing moves the state; an active report never reopens a cleared episode
+        # and never touches the acknowledgement
+        "state": case(
+            (and_(clearing, old.state == _ACTIVE_UNACK), _CLEARED_UNACK),
+            (and_(clearing, old.state == _ACTIVE_ACK), _CLEARED_ACK),
+            else_=old.state,
+        ),
+    }
+    return stmt.on_conflict_do_update(index_elements=list(EPISODE_KEY), set_=merged).returning(
+        alarms
+    )
+
+
+def record(conn: Connection, items: Sequence[Alarm]) -> list[Alarm]:
+    """Upsert *items* in the caller's transaction; one stored alarm per item, in their order.
+
+    Items are applied in episode-key order (stable, so one episode's reports keep their
+    order): concurrent writers then lock rows in one global order and cannot deadlock. Each
+    answer is the episode as stored once the whole sequence is applied.
+    """
+    if not items:
+        return []
+    stmt = _upsert_statement(conn)
+    order = sorted(range(len(items)), key=lambda i: _key(items[i]))
+    final: dict[tuple[str, str, datetime], Alarm] = {}
+    for i in order:
+        # One statement per item: a multi-row upsert may not touch the same row twice.
+        stored = _alarm(conn.execute(stmt, _row(items[i])).mappings().one())
+        final[_key(items[i])] = stored
+    return [final[_key(item)] for item in items]
+
+
+def _key(alarm: Alarm) -> tuple[str, str, datetime]:
+    return (alarm.station_id, alarm.kind, alarm.opened_at)
+
+
+def listing(
+    conn: Connection,
+    *,
+    state: str = "open",
+    station_id: str | None = None,
+    since: datetime | None = None,
+    limit: int = 1000,
+) -> list[Alarm]:
+    """Alarms, the most recently opened first."""
+    if state not in STATE_FILTERS:
+        raise ValueError(f"state={state!r}: expected one of {', '.join(STATE_FILTERS)}")
+    if limit < 1:
+        raise ValueError(f"limit={limit!r}: expected at least 1")
+    query = select(alarms).order_by(alarms.c.opened_at.desc(), alarms.c.id.desc()).limit(limit)
+    if state == "open":
+        query = query.where(alarms.c.state.in_(_OPEN))
+    if station_id is not None:
+        query = query.where(alarms.c.station_id == station_id)
+    if since is not None:
+        query = query.where(alarms.c.opened_at >= since)
+    return [_alarm(row) for row in conn.execute(query).mappings()]
+
+
+def acknowledge(conn: Connection, alarm_id: int, by: str, at: datetime) -> Alarm | None:
+    """Acknowledge one alarm in the caller's transaction; None when there is no such alarm.
+
+    Decided in the UPDATE itself, on the row as it is when locked, so an acknowledgement racing
+    the engine's clearing loses neither; an alarm already acknowledged keeps its first ack.
+    """
+    old = alarms.c
+    unacked = old.state.in_([_ACTIVE_UNACK, _CLEARED_UNACK])
+    stmt = (
+        update(alarms)
+        .where(old.id == alarm_id)
+        .values(
+            state=case(
+                (old.state == _ACTIVE_UNACK, _ACTIVE_ACK),
+                (old.state == _CLEARED_UNACK, _CLEARED_ACK),
+                else_=old.state,
+            ),
+            acked_by=case((unacked, literal(by)), else_=old.acked_by),
+            acked_at=case((unacked, literal(at, UTCDateTime())), else_=old.acked_at),
+        )
+        .returning(alarms)
+    )
+    row = conn.execute(stmt).mappings().first()
+    return _alarm(row) if row else None
+
+
+def save_state(conn: Connection, name: str, payload: bytes, saved_at: datetime) -> None:
+    """Keep *payload* as the state of engine *name*, replacing the one saved before."""
+    stmt = _insert(conn)(detector_state).values(name=name, saved_at=saved_at, payload=payload)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["name"],
+        set_={"saved_at": stmt.excluded.saved_at, "payload": stmt.excluded.payload},
+    )
+    conn.execute(stmt)
+
+
+def load_state(conn: Connection, name: str) -> tuple[datetime, bytes] | None:
+    """When engine *name* saved its state, and the state; None when it never did."""
+    query = select(detector_state.c.saved_at, detector_state.c.payload).where(
+        detector_state.c.name == name
+    )
+    row = conn.execute(query).first()
+    return (row[0], bytes(row[1])) if row else None
