@@ -19,6 +19,7 @@ from radmon.store import SchemaNotReady, Store
 
 if TYPE_CHECKING:
     from ingest.mqtt import MqttIngest
+    from radmon.runtime import OnStored
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -34,13 +35,18 @@ def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(
-    store: Store, settings: Settings, *, open_reads: bool = False, ingest: MqttIngest | None = None
+    store: Store,
+    settings: Settings,
+    *,
+    open_reads: bool = False,
+    ingest: MqttIngest | None = None,
+    on_stored: OnStored | None = None,
 ) -> FastAPI:
     """The web application over *store*.
 
     *open_reads* lets anyone read without login; only ``radmon demo`` on a loopback address
     sets it, because users and sessions do not exist yet. *ingest*, when this process runs
-    one, feeds ``/metrics``.
+    one, feeds ``/metrics``. *on_stored* (the detectors) judges what HTTP push stores.
     """
     app = FastAPI(
         title="radmon",
@@ -51,6 +57,7 @@ def create_app(
     app.state.settings = settings
     app.state.open_reads = open_reads
     app.state.ingest = ingest
+    app.state.on_stored = on_stored
     app.state.stations = StationDirectory(store.stations, settings.ingest.station_refresh_s)
     app.include_router(health.router)
     app.include_router(api.router)

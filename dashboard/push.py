@@ -17,6 +17,7 @@ from dashboard.access import CHALLENGE
 from dashboard.schemas import Problem, PushedReading, PushResult
 from ingest.payloads import Context, decode_message
 from ingest.stations import StationDirectory
+from radmon.runtime import hand_over
 from radmon.store import Store
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
@@ -86,6 +87,7 @@ async def push_readings(
     stations: StationDirectory = request.app.state.stations
     decoded = await asyncio.to_thread(decode_message, raw, station_id, stations, ctx)
     new = await asyncio.to_thread(store.write_readings, decoded.readings)
+    await hand_over(request.app.state.on_stored, decoded.readings)
     await asyncio.to_thread(store.keep_dead_letters, decoded.letters)
     if decoded.letters and not decoded.readings:
         response.status_code = _UNPROCESSABLE

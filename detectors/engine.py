@@ -204,8 +204,9 @@ class Engine:
     def step(self, t: int, idx: np.ndarray, x: np.ndarray, precip: np.ndarray) -> None:
         """Judge the readings of stations *idx* at time *t* (epoch seconds)."""
         s, tab = self.settings, self.table
-        idx, first = np.unique(idx, return_index=True)
-        x, precip = x[first], precip[first]
+        if len(idx) > 1 and not (np.diff(idx) > 0).all():  # one reading per station
+            idx, first = np.unique(idx, return_index=True)
+            x, precip = x[first], precip[first]
         fresh = tab.last_time[idx] < t
         self.stats["readings"] += len(idx)
         self.stats["skipped_late"] += int((~fresh).sum())
@@ -334,14 +335,18 @@ class Engine:
             residual, sigma, dry, s.transient_sigma, s.transient_relative
         )
         rising = statistic >= RISING_SHARE * h
-        all_rising = tab.cusum >= RISING_SHARE * h
-        neighbours = self.washout.weights[idx] > 0
-        dry_rising = all_rising & ~self.washout.wet()
-        rising_near = (neighbours & dry_rising[None, :]).sum(axis=1)
         tab.cusum[idx] = statistic
-        regional = (
-            (statistic >= REGIONAL_SHARE * h) & (rising_near >= REGIONAL_NEIGHBOURS) & ~raining
-        )
+        all_rising = tab.cusum >= RISING_SHARE * h
+        regional = np.zeros(len(idx), dtype=bool)
+        if rising.any():  # rare: most of the time no station is rising
+            dry_rising = all_rising & ~self.washout.wet()
+            rows = np.flatnonzero(rising)
+            near = self.washout.neighbours_among(idx[rows], dry_rising)
+            regional[rows] = (
+                (statistic[rows] >= REGIONAL_SHARE * h)
+                & (near >= REGIONAL_NEIGHBOURS)
+                & ~raining[rows]
+            )
         fires = passing | (statistic >= h) | regional
         abnormal = passing | rising
         anomaly_open = ep.is_open(ANOMALY)[idx]
@@ -360,7 +365,10 @@ class Engine:
                     if regional[r]
                     else "rising"
                 )
-                near = [self.ids[j] for j in np.flatnonzero(neighbours[r] & all_rising)]
+                near = [
+                    self.ids[j]
+                    for j in np.flatnonzero((self.washout.weights[idx[r]] > 0) & all_rising)
+                ]
                 out.append(
                     (
                         test,

@@ -60,6 +60,8 @@ class Washout:
         )
         self.weights = np.zeros((0, 0))
         self.area = np.zeros((0, 0), dtype=bool)
+        self._total_key = b""
+        self._total = np.zeros(0)
 
     def grow(self, n: int) -> None:
         self.table.grow(n)
@@ -70,11 +72,13 @@ class Washout:
             area = self.area
             self.area = np.zeros((n, n), dtype=bool)
             self.area[: area.shape[0], : area.shape[1]] = area
+            self._total_key = b""
 
     def set_neighbours(self, weights: np.ndarray, area: np.ndarray) -> None:
         """Inverse-distance weights between stations (0 beyond the neighbour radius), and which
-        stations share an area (twice the radius)."""
+        stations share an area (twice the radius, as 0/1)."""
         self.weights, self.area = weights, area
+        self._total_key = b""
 
     def rain(
         self, idx: np.ndarray, precip: np.ndarray
@@ -91,13 +95,18 @@ class Washout:
         area_wet = measured & (rate >= RAIN_THRESHOLD_MM_H)
         if (~measured).any() and measured.any():
             unmeasured, gauges = idx[~measured], idx[measured]
-            w = self.weights[np.ix_(unmeasured, gauges)]
-            total = w.sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                estimate = (w @ rate[measured]) / total
-            rate[~measured] = np.where(total > 0, estimate, np.nan)
-            wet_gauges = rate[measured] >= RAIN_THRESHOLD_MM_H
-            area_wet[~measured] = self.area[np.ix_(unmeasured, gauges[wet_gauges])].any(axis=1)
+            key = idx.tobytes() + measured.tobytes()
+            if key != self._total_key:  # the same stations report step after step
+                self._total = self.weights[np.ix_(unmeasured, gauges)].sum(axis=1)
+                self._total_key = key
+            falling = rate[measured] > 0.0
+            rate[~measured] = np.where(self._total > 0, 0.0, np.nan)
+            if falling.any():  # most of the time it rains nowhere
+                w = self.weights[np.ix_(unmeasured, gauges[falling])]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    rate[~measured] += (w @ rate[measured][falling]) / self._total
+                wet = gauges[rate[measured] >= RAIN_THRESHOLD_MM_H]
+                area_wet[~measured] = self.area[np.ix_(unmeasured, wet)].any(axis=1)
         return rate, measured, area_wet
 
     def advance(
@@ -139,6 +148,10 @@ class Washout:
         """Every station: whether rain may be acting on it (as :meth:`advance` last judged)."""
         t = self.table
         return (t.rain_h < AFTER_RAIN_H) | (~t.gauge & (t.area_rain_h < AFTER_RAIN_H))
+
+    def neighbours_among(self, rows: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+        """For stations *rows*: how many of their neighbours are *chosen* (a mask of all)."""
+        return ((self.weights[rows] > 0) & chosen).sum(axis=1)
 
     def learn(self, idx: np.ndarray, unit: np.ndarray, residual_rel: np.ndarray) -> None:
         """Refine the gains from readings with a measured rain response (no alarm open)."""

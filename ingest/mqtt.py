@@ -30,7 +30,7 @@ from ingest.payloads import Context, Decoded, decode_message
 from ingest.stations import StationDirectory
 from radmon.config import Settings
 from radmon.models import DeadLetter, Reading
-from radmon.runtime import until_done
+from radmon.runtime import OnStored, hand_over, until_done
 from radmon.store import Store
 
 log = logging.getLogger("radmon.ingest.mqtt")
@@ -79,8 +79,9 @@ def station_of_topic(topic: str, prefix: str) -> str | None:
 class MqttIngest:
     """Subscribes to the dose topics and writes what arrives, in batches, into *store*."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, on_stored: OnStored | None = None) -> None:
         self.store = store
+        self.on_stored = on_stored  # the detectors judge each committed chunk
         self.settings = settings
         self.counters = IngestCounters()
         self.stations = StationDirectory(store.stations, settings.ingest.station_refresh_s)
@@ -205,6 +206,8 @@ class MqttIngest:
             except Exception as exc:  # the store refuses this data: keep it, do not loop on it
                 log.exception("the store refused %d readings; dead-lettering them", len(chunk))
                 decoded.letters.extend(_refused(chunk, exc))
+                continue
+            await hand_over(self.on_stored, chunk)
         await until_done(store.keep_dead_letters, decoded.letters, stop=stop, what="dead letters")
         self._ack(batch)
         counters = self.counters

@@ -265,6 +265,30 @@ def simulate_cmd(
     typer.echo(f"{len(result.readings)} readings of {stations} stations written to {output}")
 
 
+@app.command("detect")
+def detect_cmd(
+    input_csv: Annotated[Path, typer.Option("--input", "-i", help="Readings CSV.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Alarms CSV to write.")],
+    stations_csv: Annotated[
+        Path | None, typer.Option("--stations", help="Stations CSV (neighbours, sensitivity).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the detectors of serve over a readings file and write one row per alarm episode."""
+    from detectors import detect_frame
+    from detectors.files import read_readings_csv, write_alarms_csv
+    from radmon.stations_io import read_stations_csv
+
+    settings = load_settings(config)
+    stations = read_stations_csv(stations_csv) if stations_csv else []
+    readings = read_readings_csv(input_csv)
+    alarms = detect_frame(
+        readings, stations, settings.detection, site_timezone=settings.site.timezone
+    )
+    write_alarms_csv(alarms, output)
+    typer.echo(f"{len(alarms)} alarm episode(s) from {len(readings)} readings written to {output}")
+
+
 @app.command("serve")
 def serve(config: ConfigOption = None) -> None:
     """Run the central node: MQTT ingest, HTTP ingest and the web (simulator when enabled)."""

@@ -1,6 +1,7 @@
-"""Process wiring for the long-running node: web server, MQTT ingest, the simulated province.
+"""Process wiring for the long-running node: web server, MQTT ingest, the simulated province,
+the detectors.
 
-``radmon demo`` and ``radmon serve`` share this; detectors and alerting join the same tasks.
+``radmon demo`` and ``radmon serve`` share this; alerting joins the same tasks.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import contextlib
 import ipaddress
 import logging
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
@@ -18,6 +20,7 @@ import uvicorn
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from radmon.config import Settings
+from radmon.models import Reading
 from radmon.store import Store
 
 if TYPE_CHECKING:
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("radmon")
 T = TypeVar("T")
+# Whoever judges readings once they are committed (the detectors); every writer calls it.
+OnStored = Callable[[Sequence[Reading]], None]
 ROLLUP_REFRESH_S = 60.0
 _BACKFILL_BATCH = 20_000
 
@@ -78,6 +83,26 @@ async def until_done(
             delay = min(delay * 2, 30.0)
 
 
+def simulated_clock(start: float, speed: float) -> Callable[[], float]:
+    """Now in a simulation that began at *start* (epoch seconds) and runs at *speed*."""
+    real_start = time.time()
+    return lambda: start + (time.time() - real_start) * speed
+
+
+async def hand_over(on_stored: OnStored | None, readings: Sequence[Reading]) -> None:
+    """Give readings just committed to *on_stored*, off the event loop.
+
+    A failure there is logged and never stops the writer: the readings are stored, and the
+    detectors' own state decides what they make of the next ones.
+    """
+    if on_stored is None or not readings:
+        return
+    try:
+        await asyncio.to_thread(on_stored, readings)
+    except Exception:
+        log.exception("judging %d stored readings failed", len(readings))
+
+
 async def keep_rollups_current(
     store: Store, stop: asyncio.Event, every_s: float = ROLLUP_REFRESH_S
 ) -> None:
@@ -107,24 +132,41 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     ingest = None
-    if settings.simulator.enabled:
+    simulator = (
+        await asyncio.to_thread(start_simulator, store, settings)
+        if settings.simulator.enabled
+        else None
+    )
+    detection = None
+    if settings.detection.enabled:
+        from detectors.live import LiveDetection
+
+        detection = LiveDetection(store, settings)
+        await asyncio.to_thread(detection.warm_up)
+        tasks.append(asyncio.create_task(detection.run(stop)))
+    on_stored = detection.feed if detection is not None else None
+    if simulator is not None:
         from ingest import stream
 
-        simulator = await asyncio.to_thread(start_simulator, store, settings)
         log.info("simulating %d stations", len(simulator.stations))
+        if detection is not None:  # a demo's simulated time may run faster than the clock
+            detection.set_clock(
+                simulated_clock(simulator.time.timestamp(), settings.simulator.speed)
+            )
 
         async def sink(batch: list) -> None:
             await until_done(store.write_readings, batch, stop=stop)
+            await hand_over(on_stored, batch)
 
         tasks.append(asyncio.create_task(stream(simulator, sink, settings.simulator.speed, stop)))
     if settings.mqtt.enabled:
         from ingest.mqtt import MqttIngest
 
-        ingest = MqttIngest(store, settings)
+        ingest = MqttIngest(store, settings, on_stored)
         tasks.append(asyncio.create_task(ingest.run(stop)))
     if store.dialect == "postgresql":
         tasks.append(asyncio.create_task(keep_rollups_current(store, stop)))
-    app = create_app(store, settings, open_reads=open_reads, ingest=ingest)
+    app = create_app(store, settings, open_reads=open_reads, ingest=ingest, on_stored=on_stored)
     config = uvicorn.Config(
         app,
         host=settings.web.host,
