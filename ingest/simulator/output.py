@@ -34,12 +34,18 @@ _ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
 
 @dataclass(frozen=True)
 class SimulationResult:
-    """A simulated run: readings (sorted by time, station_id), ground-truth events, stations."""
+    """A simulated run: readings (sorted by time, station_id), ground-truth events, stations.
+
+    ``rain_mm_h`` is the true rain rate that fell on every station at every step (index: the
+    step times, UTC; columns: station ids), whether or not a gauge saw it: the truth an
+    evaluation needs to tell alarms and events "in rain" from dry ones.
+    """
 
     readings: pd.DataFrame
     events: pd.DataFrame
     stations: pd.DataFrame
     config: SimulationConfig
+    rain_mm_h: pd.DataFrame | None = None
 
 
 def simulate(config: SimulationConfig, days: float) -> SimulationResult:
@@ -53,6 +59,7 @@ def simulate(config: SimulationConfig, days: float) -> SimulationResult:
     station = np.empty(n_steps * n, dtype=np.int64)
     dose = np.empty(n_steps * n)
     precip = np.empty(n_steps * n)
+    rain = np.empty((n_steps, n))
     filled = 0
     for k in range(1, n_steps + 1):
         result = sim.step()
@@ -61,6 +68,7 @@ def simulate(config: SimulationConfig, days: float) -> SimulationResult:
         station[filled : filled + m] = result.station_index
         dose[filled : filled + m] = result.dose_rate_nsv_h
         precip[filled : filled + m] = result.precip_mm_h
+        rain[k - 1] = result.rain_mm_h
         filled += m
     start = pd.Timestamp(config.start)
     times = start + pd.to_timedelta(step_of[:filled] * config.interval_s, unit="s")
@@ -74,11 +82,18 @@ def simulate(config: SimulationConfig, days: float) -> SimulationResult:
     )
     end = config.start + pd.Timedelta(seconds=n_steps * config.interval_s)
     events = [e for e in sim.events if e.start <= end]
+    step_times = start + pd.to_timedelta(np.arange(1, n_steps + 1) * config.interval_s, unit="s")
+    rain_frame = pd.DataFrame(
+        rain,
+        index=pd.DatetimeIndex(step_times, name="time"),
+        columns=pd.Index(sim.network.ids.tolist(), name="station_id"),
+    )
     return SimulationResult(
         readings=readings,
         events=events_frame(events),
         stations=stations_frame(sim),
         config=config,
+        rain_mm_h=rain_frame,
     )
 
 
