@@ -60,7 +60,7 @@ class LiveDetection:
                     datetime.fromtimestamp(self.engine.now, UTC) if self.engine.now > 0 else start
                 )
                 start = max(start, latest - REPLAY_MARGIN)
-            except (ValueError, KeyError, OSError):
+            except Exception:  # a damaged blob: a zip, JSON or shape error of any kind
                 log.exception("saved detector state unusable; warming up from history")
                 self.engine = self._new_engine()
         replayed = 0

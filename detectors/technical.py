@@ -14,6 +14,8 @@ import numpy as np
 # Readings over which the fast noise average reacts (the slow one uses the baseline's time).
 NOISE_FAST_READINGS = 12.0
 NOISE_MIN_READINGS = 144
+# Beyond this log-ratio of fast to slow (a factor 1.5) the slow average stops learning.
+NOISE_STEADY_LOG = 0.405
 # One jump (a step, a transient) may not move the fast average more than this many slow ones.
 NOISE_CLIP = 6.0
 
@@ -36,7 +38,12 @@ def noise_update(
     limit = np.where(first | ~np.isfinite(slow), np.inf, NOISE_CLIP * slow)
     clipped = np.minimum(change, limit)
     fast = np.where(first, change, fast + (clipped - fast) / NOISE_FAST_READINGS)
-    slow = np.where(first, change, slow + np.maximum(1.0 / n, slow_rate) * (clipped - slow))
+    # the slow average holds still while the fast one says the noise has changed, or it would
+    # learn the new noise before the ratio could show it
+    with np.errstate(invalid="ignore", divide="ignore"):
+        steady = np.abs(np.log(fast / slow)) < NOISE_STEADY_LOG
+    rate = np.where(steady | (n < NOISE_MIN_READINGS), np.maximum(1.0 / n, slow_rate), 0.0)
+    slow = np.where(first, change, slow + rate * (clipped - slow))
     return fast, slow
 
 
