@@ -50,6 +50,26 @@ N_PASSING_SOURCE = 40
 N_REGIONAL_PLUME = 6
 TRAINING_DAYS = reference_rules.TRAINING_DAYS
 
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """What one evaluation run simulates, a seed apart. The planner leaves out events that do
+    not fit (see ``Scenario.unplaced``); events start after the first day. The rules' training
+    window is the first *training_days* with every known event left out of it. *rain_factor* 0
+    gives a run without rain, to tell what rain costs a detector."""
+
+    days: float = DAYS
+    n_stations: int = N_STATIONS
+    start: datetime = WET_SEASON_START
+    interval_s: int = INTERVAL_S
+    n_source_near_station: int = N_SOURCE_NEAR_STATION
+    n_passing_source: int = N_PASSING_SOURCE
+    n_regional_plume: int = N_REGIONAL_PLUME
+    training_days: float = TRAINING_DAYS
+    faults: bool = True
+    rain_factor: float = 1.0
+
+
 # Matching windows (see the module docstring).
 LATE_MATCH = pd.Timedelta(hours=1)
 FALSE_BEFORE = pd.Timedelta(hours=1)
@@ -117,8 +137,7 @@ class Scenario:
 
     def station_models(self) -> list[Station]:
         """The stations as radmon Stations (what ``radmon detect --stations`` would read)."""
-        rows = self.stations.to_dict(orient="records")
-        return [Station(**{k: v for k, v in row.items() if not _missing(v)}) for row in rows]
+        return stations_of(self.stations)
 
     def incident_spans(self) -> pd.DataFrame:
         """Every event on every station (``station_id``, ``start``, ``end``): what validation of
@@ -127,49 +146,40 @@ class Scenario:
         return spans[["station_id", "start", "end"]]
 
 
+def stations_of(frame: pd.DataFrame) -> list[Station]:
+    """A stations table (the simulator's, as its CSV) as Station models; empty cells unset."""
+    rows = frame.to_dict(orient="records")
+    return [Station(**{k: v for k, v in row.items() if not _missing(v)}) for row in rows]
+
+
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def build_scenario(
-    seed: int,
-    days: float = DAYS,
-    n_stations: int = N_STATIONS,
-    *,
-    start: datetime = WET_SEASON_START,
-    interval_s: int = INTERVAL_S,
-    n_source_near_station: int = N_SOURCE_NEAR_STATION,
-    n_passing_source: int = N_PASSING_SOURCE,
-    n_regional_plume: int = N_REGIONAL_PLUME,
-    training_days: float = TRAINING_DAYS,
-    faults: bool = True,
-    rain_factor: float = 1.0,
-) -> Scenario:
-    """Simulate one evaluation run (the planner leaves out events that do not fit; see
-    ``Scenario.unplaced``). Events start after the first day; the rules' training window is
-    the first *training_days* with every known event left out of it. *rain_factor* 0 gives a
-    run without rain, to tell what rain costs a detector."""
+def build_scenario(seed: int, spec: ScenarioSpec = ScenarioSpec()) -> Scenario:
+    """Simulate one evaluation run of *spec* with *seed*."""
     # the simulator is a test bench for the detectors, not a dependency of the engine
     from ingest.simulator import SimulationConfig, simulate
 
     config = SimulationConfig(
-        n_stations=n_stations,
+        n_stations=spec.n_stations,
         seed=seed,
-        interval_s=interval_s,
-        start=start,
-        n_source_near_station=n_source_near_station,
-        n_passing_source=n_passing_source,
-        n_regional_plume=n_regional_plume,
-        faults=faults,
-        rain_factor=rain_factor,
+        interval_s=spec.interval_s,
+        start=spec.start,
+        n_source_near_station=spec.n_source_near_station,
+        n_passing_source=spec.n_passing_source,
+        n_regional_plume=spec.n_regional_plume,
+        faults=spec.faults,
+        rain_factor=spec.rain_factor,
     )
-    result = simulate(config, days)
-    n_steps = max(1, round(days * 86400 / interval_s))
+    result = simulate(config, spec.days)
+    interval_s = spec.interval_s
+    n_steps = max(1, round(spec.days * 86400 / interval_s))
     first = pd.Timestamp(config.start)
     requested = {
-        "source_near_station": n_source_near_station,
-        "passing_source": n_passing_source,
-        "regional_plume": n_regional_plume,
+        "source_near_station": spec.n_source_near_station,
+        "passing_source": spec.n_passing_source,
+        "regional_plume": spec.n_regional_plume,
     }
     placed = result.events["kind"].value_counts()
     unplaced = {k: max(0, n - int(placed.get(k, 0))) for k, n in requested.items()}
@@ -183,7 +193,7 @@ def build_scenario(
         start=first,
         run_end=first + pd.Timedelta(seconds=n_steps * interval_s),
         days=n_steps * interval_s / 86400,
-        train_until=first + pd.Timedelta(days=training_days),
+        train_until=first + pd.Timedelta(days=spec.training_days),
         unplaced=unplaced,
     )
 
@@ -618,12 +628,7 @@ class EvaluationReport:
     """
 
     seeds: list[int]
-    days: float
-    n_stations: int
-    interval_s: int
-    training_days: float
-    start: datetime
-    rain_factor: float
+    spec: ScenarioSpec
     detectors: list[str]
     skipped: dict[str, str]
     runtime_s: dict[str, float]
@@ -637,17 +642,9 @@ class EvaluationReport:
 
 def evaluate(
     seeds: Sequence[int],
-    days: float = DAYS,
-    n_stations: int = N_STATIONS,
+    spec: ScenarioSpec = ScenarioSpec(),
     *,
     detectors: Sequence[str] = DETECTORS,
-    start: datetime = WET_SEASON_START,
-    interval_s: int = INTERVAL_S,
-    n_source_near_station: int = N_SOURCE_NEAR_STATION,
-    n_passing_source: int = N_PASSING_SOURCE,
-    n_regional_plume: int = N_REGIONAL_PLUME,
-    training_days: float = TRAINING_DAYS,
-    rain_factor: float = 1.0,
     progress: Callable[[str], None] | None = None,
 ) -> EvaluationReport:
     """Simulate one scenario per seed, run every detector over it and score them alike."""
@@ -663,18 +660,7 @@ def evaluate(
     years: dict[int, float] = {}
     for seed in seeds:
         began = time.perf_counter()
-        scenario = build_scenario(
-            seed,
-            days,
-            n_stations,
-            start=start,
-            interval_s=interval_s,
-            n_source_near_station=n_source_near_station,
-            n_passing_source=n_passing_source,
-            n_regional_plume=n_regional_plume,
-            training_days=training_days,
-            rain_factor=rain_factor,
-        )
+        scenario = build_scenario(seed, spec)
         runtime["simulate"] = runtime.get("simulate", 0.0) + time.perf_counter() - began
         years[seed] = scenario.station_years
         scenario_rows.append(_scenario_row(scenario))
@@ -696,7 +682,7 @@ def evaluate(
             matches = match_events(
                 scenario.events,
                 alarms,
-                interval_s=interval_s,
+                interval_s=spec.interval_s,
                 run_end=scenario.run_end,
                 rain=scenario.rain_mm_h,
             )
@@ -726,12 +712,7 @@ def evaluate(
             false_alarms.append({"detector": name, "scope": scope, **summary})
     return EvaluationReport(
         seeds=list(seeds),
-        days=float(days),
-        n_stations=n_stations,
-        interval_s=interval_s,
-        training_days=training_days,
-        start=start,
-        rain_factor=rain_factor,
+        spec=spec,
         detectors=ran,
         skipped=skipped,
         runtime_s=runtime,
@@ -845,7 +826,7 @@ def _detection_table(report: EvaluationReport, scope: str) -> str:
             rows.append(row)
         if event_cls in floors.index:
             f = floors.loc[event_cls]
-            interval_min = report.interval_s / 60
+            interval_min = report.spec.interval_s / 60
             rows.append(
                 [
                     event_cls,
@@ -914,13 +895,14 @@ def _false_alarm_table(report: EvaluationReport, scopes: list[str]) -> str:
 def format_report(report: EvaluationReport) -> str:
     """The evaluation as Markdown tables: scenarios, detection and false alarms, pooled over
     seeds and per seed."""
+    spec = report.spec
     parts = [
         "# Detection evaluation",
         "",
-        f"Seeds {', '.join(map(str, report.seeds))}: {report.n_stations} stations × "
-        f"{report.days:g} days each from {report.start:%Y-%m-%d}, "
-        f"{report.interval_s // 60}-min readings, rain × {report.rain_factor:g}. "
-        f"Reference rules learn from the first {report.training_days:g} days (known events "
+        f"Seeds {', '.join(map(str, report.seeds))}: {spec.n_stations} stations × "
+        f"{spec.days:g} days each from {spec.start:%Y-%m-%d}, "
+        f"{spec.interval_s // 60}-min readings, rain × {spec.rain_factor:g}. "
+        f"Reference rules learn from the first {spec.training_days:g} days (known events "
         "left out). Delays are in intervals (0 = the first affected reading raised the alarm) "
         "and minutes. The Lorden floor counts readings from the first affected one (a "
         "detector with delay d has used d + 1 readings) at one false alarm per station-year.",
@@ -979,16 +961,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--training-days", type=float, default=TRAINING_DAYS)
     parser.add_argument("--rain-factor", type=float, default=1.0)
     args = parser.parse_args(argv)
-    report = evaluate(
-        args.seeds,
-        args.days,
-        args.stations,
-        detectors=args.detectors,
+    spec = ScenarioSpec(
+        days=args.days,
+        n_stations=args.stations,
         n_source_near_station=args.sources,
         n_passing_source=args.passing,
         n_regional_plume=args.plumes,
         training_days=args.training_days,
         rain_factor=args.rain_factor,
+    )
+    report = evaluate(
+        args.seeds,
+        spec,
+        detectors=args.detectors,
         progress=lambda message: print(message, file=sys.stderr),
     )
     print(format_report(report))

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench._common import fmt_int, machine_facts, print_header, write_json
+from bench.detection import stations_of
 from detectors import Engine, run_frame
 from ingest import SimulationConfig, simulate, write_csvs
 
@@ -51,8 +52,9 @@ def _ceiling_s(frame) -> float:
 def table_run(stations: int, days: float) -> dict[str, float]:
     result = _scenario(stations, days)
     frame = result.readings
-    station_models = [s for s in _stations(result)]
-    engine = Engine(None, station_models, site_timezone="Asia/Ho_Chi_Minh", clock=lambda: 4e9)
+    engine = Engine(
+        None, stations_of(result.stations), site_timezone="Asia/Ho_Chi_Minh", clock=lambda: 4e9
+    )
     began = time.perf_counter()
     changes = run_frame(engine, frame)
     elapsed = time.perf_counter() - began
@@ -66,13 +68,6 @@ def table_run(stations: int, days: float) -> dict[str, float]:
         "ceiling_readings_per_s": len(frame) / ceiling,
         "alarm_changes": len(changes),
     }
-
-
-def _stations(result):
-    from radmon.models import Station
-
-    rows = result.stations.to_dict("records")
-    return [Station(**{k: v for k, v in row.items() if v == v and v is not None}) for row in rows]
 
 
 def streaming_run(stations: int, days: float) -> dict[str, float]:

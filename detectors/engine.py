@@ -89,8 +89,11 @@ class Engine:
         self.baseline = Baseline()
         self.washout = Washout()
         self.episodes = Episodes(SLOTS, self.settings.clear_after_s, self.ids.__getitem__)
-        self._levels = np.zeros((0, 0))
-        self._level_ranks = np.zeros((0, 0), dtype=np.int64)
+        # absolute levels per station (rows) and level (columns, NaN-padded)
+        tables = [self.settings.levels, *self.settings.station_levels.values()]
+        width = max(len(levels) for levels in tables)
+        self._levels = np.full((0, width), np.nan)
+        self._level_ranks = np.full((0, width), -1, dtype=np.int64)
         self._offsets: dict[tuple[int, int], int] = {}
         self.add_stations(stations)
 
@@ -120,6 +123,7 @@ class Engine:
             self.ids.append(station_id)
             self.index[station_id] = i
             self._grow(i + 1)
+            self._set_levels(i)
             self.table.zone[i] = self._zone_code(self.site_timezone)
         return i
 
@@ -129,7 +133,11 @@ class Engine:
             size = max(n, 2 * capacity, 16)
             for part in (self.table, self.baseline, self.washout, self.episodes):
                 part.grow(size)
-        self._refresh_levels()
+            width = self._levels.shape[1]
+            self._levels = np.vstack([self._levels, np.full((size - capacity, width), np.nan)])
+            self._level_ranks = np.vstack(
+                [self._level_ranks, np.full((size - capacity, width), -1, dtype=np.int64)]
+            )
 
     def _zone_code(self, name: str) -> int:
         if name not in self.zones:
@@ -144,23 +152,16 @@ class Engine:
             area = km <= 2.0 * radius
         self.washout.set_neighbours(neighbour_weights(km, radius), area)
 
-    def _refresh_levels(self) -> None:
-        """Per-station absolute levels as arrays (stations × levels, NaN-padded)."""
+    def _set_levels(self, i: int) -> None:
+        """Station *i*'s absolute levels (its own, or the global ones), ascending."""
         s = self.settings
-        n = len(self.table)
-        tables = [
-            s.station_levels.get(self.ids[i], s.levels) if i < len(self.ids) else s.levels
-            for i in range(n)
-        ]
-        width = max((len(levels) for levels in tables), default=0)
-        self._levels = np.full((n, width), np.nan)
-        self._level_ranks = np.full((n, width), -1, dtype=np.int64)
-        for i, levels in enumerate(tables):
-            for j, (value, severity) in enumerate(
-                sorted(levels.items(), key=lambda kv: float(kv[0]))
-            ):
-                self._levels[i, j] = float(value)
-                self._level_ranks[i, j] = severity.rank
+        levels = s.station_levels.get(self.ids[i], s.levels)
+        self._levels[i] = np.nan
+        self._level_ranks[i] = -1
+        ordered = sorted(levels.items(), key=lambda kv: float(kv[0]))
+        for j, (value, severity) in enumerate(ordered):
+            self._levels[i, j] = float(value)
+            self._level_ranks[i, j] = severity.rank
 
     # -- input -------------------------------------------------------------------------------
 
@@ -336,10 +337,9 @@ class Engine:
         )
         rising = statistic >= RISING_SHARE * h
         tab.cusum[idx] = statistic
-        all_rising = tab.cusum >= RISING_SHARE * h
         regional = np.zeros(len(idx), dtype=bool)
         if rising.any():  # rare: most of the time no station is rising
-            dry_rising = all_rising & ~self.washout.wet()
+            dry_rising = (tab.cusum >= RISING_SHARE * h) & ~self.washout.wet()
             rows = np.flatnonzero(rising)
             near = self.washout.neighbours_among(idx[rows], dry_rising)
             regional[rows] = (
@@ -367,7 +367,9 @@ class Engine:
                 )
                 near = [
                     self.ids[j]
-                    for j in np.flatnonzero((self.washout.weights[idx[r]] > 0) & all_rising)
+                    for j in np.flatnonzero(
+                        (self.washout.weights[idx[r]] > 0) & (tab.cusum >= RISING_SHARE * h)
+                    )
                 ]
                 out.append(
                     (
@@ -539,15 +541,15 @@ class Engine:
         self.table.load("station", arrays)
         self.baseline.table.load("baseline", arrays)
         self.washout.table.load("washout", arrays)
-        self.episodes.table.load("episodes", arrays)
         self.episodes.load(arrays, meta["episodes"])
-        self.washout.weights = np.zeros((0, 0))
-        self.washout.grow(len(self.table))
+        self._levels = np.full((len(self.table), self._levels.shape[1]), np.nan)
+        self._level_ranks = np.full(self._levels.shape, -1, dtype=np.int64)
+        for i in range(len(self.ids)):
+            self._set_levels(i)
         for i, sid in enumerate(old_ids):  # configuration beats the snapshot
             j = self._row(sid)
             t = self.table
             t.interval_s[j], t.sensitivity[j], t.lat[j], t.lon[j] = registered[i]
-        self._refresh_levels()
         self._refresh_neighbours()
 
 

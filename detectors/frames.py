@@ -37,7 +37,7 @@ def run_frame(engine: Engine, readings: pd.DataFrame) -> list[Alarm]:
     times = pd.DatetimeIndex(readings["time"])
     if times.tz is None:
         raise ValueError("reading times must be timezone-aware (UTC)")
-    seconds = times.asi8 // 1_000_000_000 if times.unit == "ns" else times.as_unit("s").asi8
+    seconds = times.as_unit("s").asi8
     ids, inverse = np.unique(readings["station_id"].astype(str).to_numpy(), return_inverse=True)
     codes = engine.rows(ids.tolist())[inverse]
     dose = readings["dose_rate_nsv_h"].to_numpy(dtype=np.float64)

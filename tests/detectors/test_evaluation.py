@@ -249,7 +249,7 @@ def test_chance_of_a_false_alarm_in_a_window_follows_the_rate():
 
 
 def test_station_years_follow_stations_and_days():
-    scenario = ev.build_scenario(5, days=2, n_stations=4, n_source_near_station=0)
+    scenario = ev.build_scenario(5, ev.ScenarioSpec(days=2, n_stations=4, n_source_near_station=0))
     assert scenario.station_years == pytest.approx(4 * 2 / 365.25)
 
 
@@ -328,48 +328,38 @@ def test_step_floors_use_the_training_mean_and_the_probes_sensitivity(scenario):
 # -- simulated scenarios end to end ---------------------------------------------------------------
 
 REFERENCE = ("bfs", "japan", "fixed_1.5x")
+SMALL = ev.ScenarioSpec(
+    days=10,
+    n_stations=16,
+    n_source_near_station=16,
+    n_passing_source=6,
+    n_regional_plume=1,
+    training_days=3,
+)
 
 
 @pytest.fixture(scope="module")
 def scenario() -> ev.Scenario:
-    return ev.build_scenario(
-        7,
-        days=10,
-        n_stations=16,
-        n_source_near_station=16,
-        n_passing_source=6,
-        n_regional_plume=1,
-        training_days=3,
-    )
+    return ev.build_scenario(7, SMALL)
 
 
 @pytest.fixture(scope="module")
 def wet_report() -> ev.EvaluationReport:
-    return ev.evaluate(
-        [7, 8],
-        days=10,
-        n_stations=16,
-        detectors=REFERENCE,
-        n_source_near_station=16,
-        n_passing_source=6,
-        n_regional_plume=1,
-        training_days=3,
-    )
+    return ev.evaluate([7, 8], SMALL, detectors=REFERENCE)
 
 
 @pytest.fixture(scope="module")
 def dry_report() -> ev.EvaluationReport:
-    return ev.evaluate(
-        [7],
+    dry = ev.ScenarioSpec(
         days=10,
         n_stations=16,
-        detectors=("fixed_1.5x", "bfs"),
         n_source_near_station=24,
         n_passing_source=0,
         n_regional_plume=0,
         training_days=3,
         rain_factor=0.0,
     )
+    return ev.evaluate([7], dry, detectors=("fixed_1.5x", "bfs"))
 
 
 def test_the_simulator_gives_the_true_rain_of_every_station(scenario):
@@ -470,9 +460,8 @@ def test_the_tables_are_markdown(wet_report):
 
 def test_radmon_is_skipped_with_a_reason_when_the_engine_cannot_be_imported(monkeypatch):
     monkeypatch.delattr(detectors, "detect_frame", raising=False)
-    report = ev.evaluate(
-        [3], days=2, n_stations=4, detectors=("radmon", "bfs"), n_source_near_station=1
-    )
+    spec = ev.ScenarioSpec(days=2, n_stations=4, n_source_near_station=1)
+    report = ev.evaluate([3], spec, detectors=("radmon", "bfs"))
     assert report.detectors == ["bfs"]
     assert "detect_frame" in report.skipped["radmon"]
     assert "radmon skipped" in ev.format_report(report)
@@ -480,7 +469,7 @@ def test_radmon_is_skipped_with_a_reason_when_the_engine_cannot_be_imported(monk
 
 def test_unknown_detectors_are_refused():
     with pytest.raises(ValueError, match="unknown detector"):
-        ev.evaluate([1], days=1, n_stations=2, detectors=("nope",))
+        ev.evaluate([1], ev.ScenarioSpec(days=1, n_stations=2), detectors=("nope",))
 
 
 def test_the_module_prints_the_tables(capsys):
