@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from radmon import __version__
+from radmon.cli_users import users_app
 from radmon.config import CONFIG_ENV, Settings, load_settings
 from radmon.errors import InputError, RadmonError
 
@@ -36,6 +37,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(stations_app, name="stations")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(deadletter_app, name="deadletter")
+app.add_typer(users_app, name="users")
 
 ConfigOption = Annotated[
     Path | None,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from radmon import times
+from radmon.config_alerting import AlertingSettings
 from radmon.errors import InputError
 from radmon.models import Severity
 
@@ -249,6 +250,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     edge: EdgeSettings = Field(default_factory=EdgeSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -301,6 +303,8 @@ def _describe(exc: ValidationError, origin: str) -> str:
         where = f"environment {env_name}" if env_name in os.environ else origin
         if err["type"] == "extra_forbidden":
             lines.append(f"{where}: unknown key {key!r}")
+        elif err["type"] == "value_error":  # a validator's own sentence says what is wrong
+            lines.append(f"{where}: key {key!r}: {err['msg'].removeprefix('Value error, ')}")
         else:
             expected = _EXPECTED.get(err["type"], err["msg"])
             lines.append(f"{where}: key {key!r}: expected {expected}, got {err.get('input')!r}")

@@ -257,6 +257,8 @@ class Alarm(BaseModel):
     acked_by: str | None = None
     acked_at: UtcDateTime | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+    raised_at: UtcDateTime | None = None  # when the store first saw it (wall clock)
+    cleared_by: str | None = None  # who cleared it by hand; None when the engine did
 
 
 class LatestReading(BaseModel):

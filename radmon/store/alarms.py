@@ -12,11 +12,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from radmon.models import Alarm, AlarmState, Severity
-from radmon.store.schema import UTCDateTime, alarms, detector_state
+from radmon.store.schema import UTCDateTime, alarm_events, alarms, detector_state
 
 EPISODE_KEY = ("station_id", "kind", "opened_at")
 STATE_FILTERS = ("open", "all")
@@ -46,8 +56,9 @@ def _greater(old: ColumnElement[Any], new: ColumnElement[Any]) -> ColumnElement[
     )
 
 
-def _row(alarm: Alarm) -> dict[str, Any]:
+def _row(alarm: Alarm, now: datetime) -> dict[str, Any]:
     return {
+        "raised_at": now,  # kept from the first insert: the upsert never updates it
         "station_id": alarm.station_id,
         "kind": alarm.kind,
         "category": alarm.category.value,
@@ -95,12 +106,13 @@ def _upsert_statement(conn: Connection) -> Any:
     )
 
 
-def record(conn: Connection, items: Sequence[Alarm]) -> list[Alarm]:
+def record(conn: Connection, items: Sequence[Alarm], now: datetime) -> list[Alarm]:
     """Upsert *items* in the caller's transaction; one stored alarm per item, in their order.
 
     Items are applied in episode-key order (stable, so one episode's reports keep their
     order): concurrent writers then lock rows in one global order and cannot deadlock. Each
-    answer is the episode as stored once the whole sequence is applied.
+    answer is the episode as stored once the whole sequence is applied. What changed (opened,
+    severity raised, cleared) is appended to the alarm's history at *now*.
     """
     if not items:
         return []
@@ -108,10 +120,86 @@ def record(conn: Connection, items: Sequence[Alarm]) -> list[Alarm]:
     order = sorted(range(len(items)), key=lambda i: _key(items[i]))
     final: dict[tuple[str, str, datetime], Alarm] = {}
     for i in order:
+        key = _key(items[i])
+        before = final.get(key) or _find(conn, key)
         # One statement per item: a multi-row upsert may not touch the same row twice.
-        stored = _alarm(conn.execute(stmt, _row(items[i])).mappings().one())
-        final[_key(items[i])] = stored
+        stored = _alarm(conn.execute(stmt, _row(items[i], now)).mappings().one())
+        _note_changes(conn, before, stored, now)
+        final[key] = stored
     return [final[_key(item)] for item in items]
+
+
+def _find(conn: Connection, key: tuple[str, str, datetime]) -> Alarm | None:
+    station_id, kind, opened_at = key
+    query = select(alarms).where(
+        alarms.c.station_id == station_id, alarms.c.kind == kind, alarms.c.opened_at == opened_at
+    )
+    row = conn.execute(query).mappings().first()
+    return _alarm(row) if row else None
+
+
+def _note_changes(conn: Connection, before: Alarm | None, after: Alarm, now: datetime) -> None:
+    assert after.id is not None
+    if before is None:
+        details = {"severity": after.severity.value, "peak_nsv_h": after.peak_nsv_h}
+        append_event(conn, after.id, now, "opened", details=details)
+        before = after.model_copy(update={"state": AlarmState.ACTIVE_UNACK})
+    elif after.severity.rank > before.severity.rank:
+        details = {"from": before.severity.value, "to": after.severity.value}
+        append_event(conn, after.id, now, "severity", details=details)
+    if before.state.is_open and not after.state.is_open:
+        append_event(conn, after.id, now, "cleared", details={"cleared_at": str(after.cleared_at)})
+
+
+def append_event(
+    conn: Connection,
+    alarm_id: int,
+    at: datetime,
+    event: str,
+    *,
+    actor: str | None = None,
+    note: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append one line to an alarm's history (never updated, never deleted)."""
+    conn.execute(
+        insert(alarm_events).values(
+            alarm_id=alarm_id, at=at, event=event, actor=actor, note=note, details=details or {}
+        )
+    )
+
+
+def history(conn: Connection, alarm_id: int) -> list[dict[str, Any]]:
+    """The alarm's history, oldest first."""
+    query = (
+        select(alarm_events).where(alarm_events.c.alarm_id == alarm_id).order_by(alarm_events.c.id)
+    )
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def get(conn: Connection, alarm_id: int) -> Alarm | None:
+    row = conn.execute(select(alarms).where(alarms.c.id == alarm_id)).mappings().first()
+    return _alarm(row) if row else None
+
+
+def clear(conn: Connection, alarm_id: int, by: str, at: datetime, note: str | None) -> Alarm | None:
+    """Clear an active alarm by hand; a cleared one is returned unchanged."""
+    old = alarms.c
+    stmt = (
+        update(alarms)
+        .where(old.id == alarm_id, old.state.in_(_OPEN))
+        .values(
+            state=case((old.state == _ACTIVE_ACK, _CLEARED_ACK), else_=_CLEARED_UNACK),
+            cleared_at=at,
+            cleared_by=by,
+        )
+        .returning(alarms)
+    )
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        return get(conn, alarm_id)
+    append_event(conn, alarm_id, at, "cleared", actor=by, note=note)
+    return _alarm(row)
 
 
 def _key(alarm: Alarm) -> tuple[str, str, datetime]:
@@ -141,11 +229,14 @@ def listing(
     return [_alarm(row) for row in conn.execute(query).mappings()]
 
 
-def acknowledge(conn: Connection, alarm_id: int, by: str, at: datetime) -> Alarm | None:
+def acknowledge(
+    conn: Connection, alarm_id: int, by: str, at: datetime, note: str | None = None
+) -> Alarm | None:
     """Acknowledge one alarm in the caller's transaction; None when there is no such alarm.
 
     Decided in the UPDATE itself, on the row as it is when locked, so an acknowledgement racing
-    the engine's clearing loses neither; an alarm already acknowledged keeps its first ack.
+    the engine's clearing loses neither; an alarm already acknowledged keeps its first ack
+    (a later one is kept in the history as a comment, when it says something).
     """
     old = alarms.c
     unacked = old.state.in_([_ACTIVE_UNACK, _CLEARED_UNACK])
@@ -164,7 +255,14 @@ def acknowledge(conn: Connection, alarm_id: int, by: str, at: datetime) -> Alarm
         .returning(alarms)
     )
     row = conn.execute(stmt).mappings().first()
-    return _alarm(row) if row else None
+    if row is None:
+        return None
+    acked = _alarm(row)
+    if acked.acked_by == by and acked.acked_at == at:
+        append_event(conn, alarm_id, at, "acknowledged", actor=by, note=note)
+    elif note:
+        append_event(conn, alarm_id, at, "comment", actor=by, note=note)
+    return acked
 
 
 def save_state(conn: Connection, name: str, payload: bytes, saved_at: datetime) -> None:

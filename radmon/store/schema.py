@@ -141,6 +141,8 @@ alarms = Table(
     Column("acked_by", Text),
     Column("acked_at", UTCDateTime),
     Column("details", JSON, nullable=False, default=dict),
+    Column("raised_at", UTCDateTime),  # wall-clock time the store first saw it
+    Column("cleared_by", Text),  # a person who cleared it by hand (None: the engine did)
     # An episode's identity: the detection engine upserts on it, so replaying readings after a
     # restart updates the episode it opened before instead of opening a second one.
     Index("ux_alarms_episode", "station_id", "kind", "opened_at", unique=True),
@@ -198,4 +200,96 @@ rollup_dirty = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("bucket", UTCDateTime, nullable=False, index=True),
+)
+
+# -- alerting ---------------------------------------------------------------------------------
+
+# Every change of an alarm, appended and never updated: opened, severity raised, notified,
+# acknowledged, commented, cleared (by the engine or a person). The alarm's history.
+alarm_events = Table(
+    "alarm_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alarm_id", Integer, nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("actor", Text),
+    Column("note", Text),
+    Column("details", JSON, nullable=False, default=dict),
+)
+
+# The outbox: every notification is written here before it is sent. The dispatcher claims a
+# row (state sending, lease), sends it with the row's key as idempotency key, and records the
+# result. A lease that runs out (the dispatcher died mid-send) makes the row claimable again.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("channel", String(64), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("contact", Text),
+    Column("route", Text, nullable=False, server_default=""),
+    Column("group_key", Text, nullable=False, server_default=""),
+    Column("kind", String(16), nullable=False),
+    Column("alarm_ids", JSON, nullable=False, default=list),
+    Column("subject", Text, nullable=False, server_default=""),
+    Column("text", Text, nullable=False),
+    Column("payload", JSON, nullable=False, default=dict),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_at", UTCDateTime),
+    Column("claimed_by", Text),
+    Column("sent_at", UTCDateTime),
+    Column("provider_id", Text),
+    Column("last_error", Text),
+    Index("ix_notifications_due", "state", "next_attempt_at"),
+)
+
+# When each route first saw each alarm as its own (escalation delays count from there).
+alert_tracks = Table(
+    "alert_tracks",
+    metadata,
+    Column("route", Text, primary_key=True),
+    Column("alarm_id", Integer, primary_key=True),
+    Column("first_at", UTCDateTime, nullable=False),
+)
+
+# The notification log (as Alertmanager's): per route, group and recipient, when it was last
+# told and what it was told about each alarm, so nothing is sent twice and a restart resumes.
+alert_sends = Table(
+    "alert_sends",
+    metadata,
+    Column("route", Text, primary_key=True),
+    Column("group_key", Text, primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("address", Text, primary_key=True),
+    Column("last_sent_at", UTCDateTime, nullable=False),
+    Column("marks", JSON, nullable=False, default=dict),
+)
+
+# Maintenance silences: alarms matching them are recorded but nobody is paged until they end.
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("matchers", JSON, nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False, index=True),
+    Column("created_by", Text, nullable=False),
+    Column("comment", Text, nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# People who log in (web, API); the password is kept only as an argon2 hash.
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
 )

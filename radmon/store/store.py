@@ -120,7 +120,10 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def _writing(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction (on SQLite it takes the write lock at BEGIN, so two writers
+        queue instead of failing halfway). Packages that keep their own tables (alerting,
+        users) write through this."""
         with self.engine.connect() as conn:
             conn.execution_options(**{WRITER_OPTION: True})
             with conn.begin():
@@ -140,7 +143,7 @@ class Store:
             index_elements=[stations.c.station_id],
             set_={c: stmt.excluded[c] for c in rows[0] if c != "station_id"},
         )
-        with self._writing() as conn:
+        with self.transaction() as conn:
             conn.execute(stmt, rows)
         return len(rows)
 
@@ -162,7 +165,7 @@ class Store:
 
     def issue_station_token(self, station_id: str, label: str = "") -> str:
         """A new bearer token for *station_id*; shown once, only its hash is kept."""
-        with self._writing() as conn:
+        with self.transaction() as conn:
             return tokens.issue(conn, station_id, label)
 
     def station_for_token(self, token: str) -> str | None:
@@ -170,7 +173,7 @@ class Store:
             return tokens.station_of(conn, token)
 
     def revoke_station_tokens(self, station_id: str) -> int:
-        with self._writing() as conn:
+        with self.transaction() as conn:
             return tokens.revoke(conn, station_id)
 
     # -- dead letters -------------------------------------------------------------------------
@@ -179,7 +182,7 @@ class Store:
         """Keep refused input idempotently; returns how many letters were new."""
         if not letters:
             return 0
-        with self._writing() as conn:
+        with self.transaction() as conn:
             return deadletters.keep(conn, letters)
 
     def dead_letters(
@@ -206,8 +209,8 @@ class Store:
         """
         if not items:
             return []
-        with self._writing() as conn:
-            return alarm_sql.record(conn, items)
+        with self.transaction() as conn:
+            return alarm_sql.record(conn, items, datetime.now(UTC))
 
     def alarms(
         self,
@@ -230,18 +233,53 @@ class Store:
                 limit=limit,
             )
 
-    def acknowledge_alarm(self, alarm_id: int, by: str, at: datetime) -> Alarm | None:
+    def acknowledge_alarm(
+        self, alarm_id: int, by: str, at: datetime, note: str | None = None
+    ) -> Alarm | None:
         """Record that *by* acknowledged the alarm at *at*; None when there is no such alarm.
 
         Active stays active and cleared stays cleared; an alarm acknowledged before keeps its
         first acknowledgement (who answered first is what the log must show).
         """
-        with self._writing() as conn:
-            return alarm_sql.acknowledge(conn, alarm_id, by, times.ensure_utc(at))
+        with self.transaction() as conn:
+            return alarm_sql.acknowledge(conn, alarm_id, by, times.ensure_utc(at), note)
+
+    def clear_alarm(
+        self, alarm_id: int, by: str, at: datetime, note: str | None = None
+    ) -> Alarm | None:
+        """Clear an active alarm by hand (the engine will not reopen it); None if unknown."""
+        with self.transaction() as conn:
+            return alarm_sql.clear(conn, alarm_id, by, times.ensure_utc(at), note)
+
+    def comment_alarm(self, alarm_id: int, by: str, at: datetime, note: str) -> Alarm | None:
+        """Add a comment to the alarm's history; None when there is no such alarm."""
+        with self.transaction() as conn:
+            alarm = alarm_sql.get(conn, alarm_id)
+            if alarm is not None:
+                alarm_sql.append_event(
+                    conn, alarm_id, times.ensure_utc(at), "comment", actor=by, note=note
+                )
+            return alarm
+
+    def note_alarm_event(
+        self, alarm_id: int, at: datetime, event: str, details: dict[str, Any]
+    ) -> None:
+        """Append a machine event (a notification sent or failed) to an alarm's history."""
+        with self.transaction() as conn:
+            alarm_sql.append_event(conn, alarm_id, times.ensure_utc(at), event, details=details)
+
+    def alarm(self, alarm_id: int) -> Alarm | None:
+        with self.engine.connect() as conn:
+            return alarm_sql.get(conn, alarm_id)
+
+    def alarm_history(self, alarm_id: int) -> list[dict[str, Any]]:
+        """The alarm's history, oldest first: what happened, when, who, and a note."""
+        with self.engine.connect() as conn:
+            return alarm_sql.history(conn, alarm_id)
 
     def save_detector_state(self, name: str, payload: bytes, saved_at: datetime) -> None:
         """Keep the snapshot of detection engine *name*, replacing its previous one."""
-        with self._writing() as conn:
+        with self.transaction() as conn:
             alarm_sql.save_state(conn, name, payload, times.ensure_utc(saved_at))
 
     def load_detector_state(self, name: str) -> tuple[datetime, bytes] | None:
@@ -262,7 +300,7 @@ class Store:
         zone = self.meta()["daily_timezone"]
         for attempt in range(_DEADLOCK_RETRIES):
             try:
-                with self._writing() as conn:
+                with self.transaction() as conn:
                     if self.dialect == "postgresql":
                         return bulk.write_postgres(conn, batch, not self.timescale)
                     return bulk.write_sqlite(conn, batch, zone)
@@ -288,7 +326,7 @@ class Store:
         if self.dialect != "postgresql" or self.timescale:
             return 0
         zone = self.meta()["daily_timezone"]
-        with self._writing() as conn:
+        with self.transaction() as conn:
             return rollups.refresh(conn, zone, limit)
 
     def latest(self) -> list[LatestReading]:

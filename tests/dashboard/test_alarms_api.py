@@ -26,6 +26,8 @@ FIELDS = {
     "acked_by",
     "acked_at",
     "details",
+    "raised_at",
+    "cleared_by",
 }
 
 

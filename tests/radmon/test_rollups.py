@@ -178,7 +178,7 @@ def test_a_mark_committed_during_a_refresh_survives_it(store: Store, data: list[
     first = [r for r in data if r.time < T0 + timedelta(minutes=20)]
     later = [r for r in data if T0 + timedelta(minutes=20) <= r.time < T0 + timedelta(minutes=30)]
     store.write_readings(first)  # committed: marks 16:00 UTC
-    with store._writing() as conn:  # a writer whose transaction is still open
+    with store.transaction() as conn:  # a writer whose transaction is still open
         assert bulk.write_postgres(conn, later, mark_hours=True) == len(later)
         assert store.refresh_rollups() == 1  # claims the committed mark, cannot see `later`
     assert marks(store) == 1  # the writer's own mark for the same hour survived
