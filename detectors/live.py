@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from detectors.engine import Engine
 from radmon.config import Settings
 from radmon.models import Alarm, Reading
-from radmon.runtime import until_done
+from radmon.runtime import until_done, wait_any
 from radmon.store import Store
 
 log = logging.getLogger(__name__)
@@ -36,15 +36,25 @@ REPLAY_MARGIN = timedelta(hours=1)
 class LiveDetection:
     """The streaming engine of a node: fed after each store write, alarms written back."""
 
-    def __init__(self, store: Store, settings: Settings, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        on_alarms: Callable[[], None] | None = None,
+    ):
         """*clock* is the node's "now" (epoch seconds): the wall clock, or the simulated
-        clock of a demo that runs faster than time."""
+        clock of a demo that runs faster than time. *on_alarms* is told (from any thread)
+        each time alarm changes have been recorded: alerting plans at once."""
         self.store = store
         self.settings = settings
         self.clock = clock
+        self.on_alarms = on_alarms
         self.engine = self._new_engine()
         self._lock = threading.Lock()
         self._pending: list[Alarm] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._news: asyncio.Event | None = None
         self.alarms_recorded = 0
 
     def warm_up(self) -> int:
@@ -88,7 +98,12 @@ class LiveDetection:
         if not readings:
             return
         with self._lock:
-            self._pending.extend(self.engine.feed(readings))
+            found = self.engine.feed(readings)
+            self._pending.extend(found)
+        if found and self._loop is not None and self._news is not None:
+            # record at once rather than at the next flush: an alarm's SMS waits on this
+            with contextlib.suppress(RuntimeError):  # the loop has closed: shutting down
+                self._loop.call_soon_threadsafe(self._news.set)
 
     def _take(self) -> list[Alarm]:
         with self._lock:
@@ -104,9 +119,10 @@ class LiveDetection:
         """Write alarm changes as they come, judge silence, save the state; until *stop*."""
         last_tick = last_save = last_refresh = time.monotonic()
         every = self.settings.detection.state_save_s
+        self._loop, self._news = asyncio.get_running_loop(), asyncio.Event()
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=FLUSH_S)
+            await wait_any(stop, self._news, timeout=FLUSH_S)
+            self._news.clear()
             moment = time.monotonic()
             if moment - last_tick >= TICK_S:
                 last_tick = moment
@@ -127,3 +143,5 @@ class LiveDetection:
         if pending:
             await until_done(self.store.record_alarms, pending, stop=stop, what="alarm write")
             self.alarms_recorded += len(pending)
+            if self.on_alarms is not None:
+                self.on_alarms()

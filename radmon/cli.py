@@ -348,8 +348,17 @@ def demo(
     open_reads = is_loopback(host)
     if not open_reads:
         typer.echo("not on loopback: reads need a login", err=True)
+    from alerting.demo import demo_alerting
+
+    gateway = demo_alerting(settings, data_dir)
     typer.echo(f"radmon demo: http://{host}:{port}/ (Ctrl-C stops)")
-    asyncio.run(run_node(store, settings, open_reads=open_reads))
+    if gateway is not None:
+        typer.echo(f"SMS go to a local gateway double; see {gateway.log_path}")
+    try:
+        asyncio.run(run_node(store, settings, open_reads=open_reads))
+    finally:
+        if gateway is not None:
+            gateway.stop()
 
 
 def main() -> None:

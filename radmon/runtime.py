@@ -1,7 +1,7 @@
 """Process wiring for the long-running node: web server, MQTT ingest, the simulated province,
-the detectors.
+the detectors, alerting.
 
-``radmon demo`` and ``radmon serve`` share this; alerting joins the same tasks.
+``radmon demo`` and ``radmon serve`` share this.
 """
 
 from __future__ import annotations
@@ -83,6 +83,16 @@ async def until_done(
             delay = min(delay * 2, 30.0)
 
 
+async def wait_any(*events: asyncio.Event, timeout: float) -> None:
+    """Until one of *events* is set, or *timeout* seconds pass."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 def simulated_clock(start: float, speed: float) -> Callable[[], float]:
     """Now in a simulation that began at *start* (epoch seconds) and runs at *speed*."""
     real_start = time.time()
@@ -132,6 +142,16 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     ingest = None
+    alerting = None
+    if settings.alerting.enabled and settings.alerting.routes:
+        from alerting import AlertingService
+
+        alerting = AlertingService(store, settings)
+        log.info(
+            "alerting: %d route(s), channels %s",
+            len(settings.alerting.routes),
+            ", ".join(alerting.channels),
+        )
     simulator = (
         await asyncio.to_thread(start_simulator, store, settings)
         if settings.simulator.enabled
@@ -141,9 +161,12 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
     if settings.detection.enabled:
         from detectors.live import LiveDetection
 
-        detection = LiveDetection(store, settings)
+        on_alarms = alerting.alarms_changed if alerting is not None else None
+        detection = LiveDetection(store, settings, on_alarms=on_alarms)
         await asyncio.to_thread(detection.warm_up)
         tasks.append(asyncio.create_task(detection.run(stop)))
+    if alerting is not None:
+        tasks.append(asyncio.create_task(alerting.run(stop)))
     on_stored = detection.feed if detection is not None else None
     if simulator is not None:
         from ingest import stream
