@@ -209,7 +209,10 @@ def _plan_group(
         marks.update(
             {aid: Told(ordinal, by_id[aid].severity.rank) for aid, ordinal in owed.items()}
         )
-        result.log[key] = LogEntry(now, marks)
+        if marks:
+            result.log[key] = LogEntry(now, marks)
+        else:  # all it knew of has cleared, and it has been told
+            result.forget.append(key)
 
 
 def _drop(result: Plan, key: LogKey, entry: LogEntry, gone: list[int]) -> None:

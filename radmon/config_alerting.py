@@ -24,9 +24,10 @@ def _duration(value: Any) -> Any:
     """``30s``, ``5m``, ``4h``, ``1d`` or plain seconds (as Alertmanager writes them)."""
     if isinstance(value, str):
         match = _DURATION.match(value)
-        if not match:
+        if match:
+            return timedelta(seconds=float(match[1]) * _UNIT_S[match[2]])
+        if not value.strip().upper().startswith("P"):  # ISO 8601 (PT30S) is pydantic's
             raise ValueError(f"{value!r} is not a duration such as 30s, 5m, 4h or 1d")
-        return timedelta(seconds=float(match[1]) * _UNIT_S[match[2]])
     if isinstance(value, int | float) and not isinstance(value, bool):
         return timedelta(seconds=value)
     return value

@@ -72,8 +72,9 @@ class Channel(ABC):
             options = cls.Options.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
-            key = ".".join(str(p) for p in first["loc"])
-            raise InputError(f"{where}.{key}: {first['msg']}") from exc
+            key = "".join(f".{p}" for p in first["loc"])
+            message = first["msg"].removeprefix("Value error, ")
+            raise InputError(f"{where}{key}: {message}") from exc
         return cls(name, options)
 
     @abstractmethod
