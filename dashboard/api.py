@@ -1,23 +1,44 @@
-"""The read-only JSON API under ``/api/v1`` (CONTRACTS: HTTP API).
+"""The JSON API under ``/api/v1`` (CONTRACTS: HTTP API): reads, and the alarm lifecycle.
 
 Store calls are synchronous, so every endpoint is a plain ``def``: FastAPI runs it in its
-threadpool and the event loop never waits on the database.
+threadpool and the event loop never waits on the database. Writes record the signed-in user's
+name and the server's clock, never a name or time the client claims.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 
-from dashboard.access import require_read_access
+from dashboard.access import require_read_access, require_role
 from dashboard.geojson import encode, station_collection
 from dashboard.http_cache import not_modified
 from dashboard.params import period
-from dashboard.schemas import Problem, ReadingSeries, StationCollection
+from dashboard.schemas import (
+    AlarmAction,
+    AlarmComment,
+    AlarmWithHistory,
+    Problem,
+    ReadingSeries,
+    StationCollection,
+)
 from radmon.models import Alarm, Resolution, Station, StationStats
 from radmon.store import Store
+from radmon.users import User
 
 GEOJSON = "application/geo+json"
 
@@ -33,6 +54,21 @@ StartParam = Annotated[
     Query(description="ISO 8601 with a zone (e.g. 2026-11-21T00:00:00+07:00); default: end − 24 h"),
 ]
 EndParam = Annotated[str | None, Query(description="ISO 8601 with a zone; default: now")]
+
+# Row ids in paths: positive, and within what both databases can compare (SQLite binds at most
+# a signed 64-bit integer; a larger one would be a 500, not a 404).
+MAX_ROW_ID = 2**63 - 1
+AlarmId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the alarm's id")]
+
+# Who may act on alarms: the duty officer and above (the loopback demo's ``demo`` user too).
+Officer = Annotated[User, Depends(require_role("officer"))]
+# (alarm id, who, when, note) -> the alarm as stored, or None when there is no such alarm
+AlarmWrite = Callable[[int, str, datetime, str | None], Alarm | None]
+ActionBody = Annotated[AlarmAction | None, Body()]
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"model": Problem, "description": "the user's role is below officer"},
+    404: {"model": Problem, "description": "no such alarm"},
+}
 
 router = APIRouter(
     prefix="/api/v1",
@@ -129,3 +165,57 @@ def list_alarms(
 ) -> list[Alarm]:
     """Alarm episodes, the most recently opened first (what the duty officer must look at)."""
     return store.alarms(state=state, station_id=station_id, limit=limit)
+
+
+def _no_alarm(alarm_id: int) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"alarm {alarm_id}: no such alarm")
+
+
+def _alarm_write(write: AlarmWrite, alarm_id: int, user: User, note: str | None) -> Alarm:
+    """Apply one person's action as *user*, now; the alarm as stored afterwards, or 404."""
+    alarm = write(alarm_id, user.name, datetime.now(UTC), note)
+    if alarm is None:
+        raise _no_alarm(alarm_id)
+    return alarm
+
+
+@router.get("/alarms/{alarm_id}", responses={404: {"model": Problem}})
+def get_alarm(alarm_id: AlarmId, store: StoreDep) -> AlarmWithHistory:
+    """One alarm with its history: who acknowledged, cleared and commented, and when."""
+    alarm = store.alarm(alarm_id)
+    if alarm is None:
+        raise _no_alarm(alarm_id)
+    return AlarmWithHistory(**alarm.model_dump(), history=store.alarm_history(alarm_id))
+
+
+@router.post("/alarms/{alarm_id}/ack", responses=WRITE_ERRORS)
+def acknowledge_alarm(
+    alarm_id: AlarmId, store: StoreDep, user: Officer, body: ActionBody = None
+) -> Alarm:
+    """Acknowledge the alarm, recording who and when; it stays active until it clears.
+
+    An alarm acknowledged before keeps its first acknowledgement and is answered as it is;
+    the comment, if any, is then kept in its history.
+    """
+    comment = body.comment if body else None
+    return _alarm_write(store.acknowledge_alarm, alarm_id, user, comment)
+
+
+@router.post("/alarms/{alarm_id}/clear", responses=WRITE_ERRORS)
+def clear_alarm(
+    alarm_id: AlarmId, store: StoreDep, user: Officer, body: ActionBody = None
+) -> Alarm:
+    """Clear an active alarm by hand, recording who and when; the detectors do not reopen it.
+
+    A cleared alarm is answered unchanged (the comment, if any, is then not kept).
+    """
+    comment = body.comment if body else None
+    return _alarm_write(store.clear_alarm, alarm_id, user, comment)
+
+
+@router.post(
+    "/alarms/{alarm_id}/comments", status_code=status.HTTP_201_CREATED, responses=WRITE_ERRORS
+)
+def comment_alarm(alarm_id: AlarmId, body: AlarmComment, store: StoreDep, user: Officer) -> Alarm:
+    """Add a comment to the alarm's history (what was found on site, who was called)."""
+    return _alarm_write(store.comment_alarm, alarm_id, user, body.text)

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
 import radmon
-from dashboard import api, health, metrics, pages, push
+from dashboard import alerting_api, api, health, metrics, pages, push
 from ingest.stations import StationDirectory
 from radmon.config import Settings
 from radmon.store import SchemaNotReady, Store
@@ -61,6 +61,8 @@ def create_app(
     app.state.stations = StationDirectory(store.stations, settings.ingest.station_refresh_s)
     app.include_router(health.router)
     app.include_router(api.router)
+    app.include_router(alerting_api.router)
+    app.include_router(alerting_api.short_links)
     app.include_router(push.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from radmon.models import Resolution, SeriesPoint, Severity
+from radmon.config_alerting import Matcher
+from radmon.models import Alarm, Resolution, SeriesPoint, Severity, UtcDateTime
+
+# Longest note a person may attach to an alarm or a silence: a paragraph, not a report.
+MAX_NOTE = 2000
+# Longest silence the API sets up: maintenance, not switching alerting off for good.
+MAX_SILENCE_MINUTES = 30 * 24 * 60
+
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NOTE)]
 
 
 class Health(BaseModel):
@@ -83,3 +91,65 @@ class PushResult(BaseModel):
     accepted: int = Field(description="readings stored (or already stored before)")
     new: int = Field(description="readings that were not stored before")
     rejected: list[str] = Field(description="why each item was refused (kept as dead letters)")
+
+
+class AlarmEvent(BaseModel):
+    """One line of an alarm's history: what happened, when, who did it, and what they said."""
+
+    id: int
+    alarm_id: int
+    at: UtcDateTime
+    event: str = Field(description="opened, severity, acknowledged, cleared, comment, …")
+    actor: str | None = Field(description="who acted; null when the detectors or alerting did")
+    note: str | None
+    details: dict[str, Any]
+
+
+class AlarmWithHistory(Alarm):
+    history: list[AlarmEvent] = Field(description="oldest first")
+
+
+class AlarmAction(BaseModel):
+    """The optional body of an acknowledgement or a clearing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Note | None = Field(default=None, description="kept in the alarm's history")
+
+
+class AlarmComment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Note
+
+
+class NewSilence(Matcher):
+    """A maintenance silence: the matcher fields, when it ends, and why (CONTRACTS: alerting)."""
+
+    ends_at: AwareDatetime | None = Field(default=None, description="ISO 8601 with a zone")
+    duration_minutes: int | None = Field(default=None, ge=1, le=MAX_SILENCE_MINUTES)
+    comment: str = Field(max_length=MAX_NOTE, description="why: maintenance, calibration, …")
+
+    @model_validator(mode="after")
+    def _one_end(self) -> NewSilence:
+        if (self.ends_at is None) == (self.duration_minutes is None):
+            raise ValueError("give either ends_at or duration_minutes")
+        return self
+
+    def matcher(self) -> Matcher:
+        return Matcher.model_validate(self.model_dump(include=set(Matcher.model_fields)))
+
+
+class Silence(BaseModel):
+    id: int
+    matchers: Matcher
+    starts_at: UtcDateTime
+    ends_at: UtcDateTime
+    created_by: str
+    comment: str
+    created_at: UtcDateTime
+
+
+class RetryAccepted(BaseModel):
+    id: int
+    state: Literal["pending"] = Field(description="the dispatcher sends it again shortly")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from radmon import __version__
+from radmon.cli_alarms import alarms_app, notifications_app, silences_app
 from radmon.cli_users import users_app
 from radmon.config import CONFIG_ENV, Settings, load_settings
 from radmon.errors import InputError, RadmonError
@@ -38,6 +39,9 @@ app.add_typer(stations_app, name="stations")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(deadletter_app, name="deadletter")
 app.add_typer(users_app, name="users")
+app.add_typer(alarms_app, name="alarms")
+app.add_typer(silences_app, name="silences")
+app.add_typer(notifications_app, name="notifications")
 
 ConfigOption = Annotated[
     Path | None,

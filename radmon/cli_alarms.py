@@ -47,7 +47,8 @@ class StateFilter(StrEnum):
     ALL = "all"
 
 
-Id = Annotated[int, typer.Argument(min=1, help="The id (see the list command).")]
+# Ids as both databases can compare them: a larger one would be a traceback, not exit 2.
+Id = Annotated[int, typer.Argument(min=1, max=2**63 - 1, help="The id (see the list command).")]
 By = Annotated[str, typer.Option("--by", help="Who acts (recorded in the alarm's history).")]
 Comment = Annotated[str | None, typer.Option("--comment", help="Kept in the alarm's history.")]
 

@@ -197,7 +197,10 @@ def clear(conn: Connection, alarm_id: int, by: str, at: datetime, note: str | No
     )
     row = conn.execute(stmt).mappings().first()
     if row is None:
-        return get(conn, alarm_id)
+        already = get(conn, alarm_id)
+        if already is not None and note:
+            append_event(conn, alarm_id, at, "comment", actor=by, note=note)
+        return already
     append_event(conn, alarm_id, at, "cleared", actor=by, note=note)
     return _alarm(row)
 
