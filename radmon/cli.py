@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,12 +16,13 @@ import typer
 
 from radmon import __version__
 from radmon.cli_alarms import alarms_app, notifications_app, silences_app
+from radmon.cli_common import ConfigOption, ready_store
 from radmon.cli_users import users_app
-from radmon.config import CONFIG_ENV, Settings, load_settings
+from radmon.config import Settings, load_settings
 from radmon.errors import InputError, RadmonError
 
 if TYPE_CHECKING:
-    from radmon.store import Store
+    pass
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -43,33 +42,11 @@ app.add_typer(alarms_app, name="alarms")
 app.add_typer(silences_app, name="silences")
 app.add_typer(notifications_app, name="notifications")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        envvar=CONFIG_ENV,
-        help="YAML configuration file (default: embedded defaults).",
-        dir_okay=False,
-    ),
-]
-
 
 def _store(settings: Settings):
     from radmon.store import Store
 
     return Store.open(settings)
-
-
-@contextmanager
-def _ready_store(config: Path | None) -> Iterator[Store]:
-    """The configured store, refusing a missing or old schema; closed afterwards."""
-    store = _store(load_settings(config))
-    try:
-        store.meta()
-        yield store
-    finally:
-        store.close()
 
 
 def _version(value: bool) -> None:
@@ -126,7 +103,7 @@ def tokens_add(
     config: ConfigOption = None,
 ) -> None:
     """Issue a bearer token for POST /api/v1/readings; it is shown once, keep it safe."""
-    with _ready_store(config) as store:
+    with ready_store(config) as store:
         if store.station(station_id) is None:
             raise InputError(f"no station {station_id!r}: import it first")
         typer.echo(store.issue_station_token(station_id, label))
@@ -138,7 +115,7 @@ def tokens_revoke(
     config: ConfigOption = None,
 ) -> None:
     """Revoke every token of a station."""
-    with _ready_store(config) as store:
+    with ready_store(config) as store:
         count = store.revoke_station_tokens(station_id)
     typer.echo(f"{count} token(s) of {station_id} revoked")
 
@@ -157,7 +134,7 @@ def deadletter_list(
     from radmon.times import parse_time
 
     start = parse_time(since) if since else None
-    with _ready_store(config) as store:
+    with ready_store(config) as store:
         letters = store.dead_letters(limit=limit, source=source, since=start)
         counts = store.dead_letter_counts()
     for letter in letters:
@@ -198,7 +175,7 @@ def import_cmd(
     """Import readings from a file; refused lines go to the dead-letter store with a reason."""
     from ingest.importers import import_file
 
-    with _ready_store(config) as store:
+    with ready_store(config) as store:
         report = import_file(store, kind, file, **_options(option))
     typer.echo(
         f"{file}: {report.read} record(s) read, {report.stored} new reading(s), "
@@ -225,7 +202,7 @@ def export_cmd(
     from radmon.times import parse_time
 
     period = {"start": parse_time(start), "end": parse_time(end)}
-    with _ready_store(config) as store:
+    with ready_store(config) as store:
         if str(output) == "-":
             report = export_readings(
                 store, fmt, sys.stdout, **period, stations=station, **_options(option)

@@ -5,8 +5,8 @@ acknowledge, clear and comment them, silence a station under maintenance, and lo
 retry) what alerting sent. Times are shown in ``site.timezone``, as the office reads them.
 Bad input exits 2 with a message naming the field, as every radmon command does.
 
-``radmon.cli`` imports this module, so it takes its helpers from ``radmon.cli_users`` (which
-does not import ``radmon.cli`` either) and ``alerting`` only inside the commands.
+``radmon.cli`` imports this module, so it takes its helpers from ``radmon.cli_common`` and
+``alerting`` only inside the commands.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from radmon import times
-from radmon.cli_users import ConfigOption, _exit_2_on_bad_input, _ready_store
+from radmon.cli_common import ConfigOption, exit_2_on_bad_input, ready_store
 from radmon.config_alerting import Matcher
 from radmon.errors import InputError
 from radmon.models import Alarm, Category, Severity
@@ -56,7 +56,7 @@ Comment = Annotated[str | None, typer.Option("--comment", help="Kept in the alar
 @contextmanager
 def _session(config: Path | None) -> Iterator[Store]:
     """The ready store; radmon's own errors inside exit 2 with their message."""
-    with _exit_2_on_bad_input(), _ready_store(config) as store:
+    with exit_2_on_bad_input(), ready_store(config) as store:
         yield store
 
 

@@ -2,63 +2,24 @@
 
 The password comes on stdin (one line) so it stays out of the shell history and ``ps``; on a
 terminal it is asked twice without echo. Bad input exits 2 with a message naming the field.
-
-This module does not import ``radmon.cli`` (which registers ``users_app``), so there is no
-import cycle; the ``--config`` option below is the same as the one there.
 """
 
 from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from radmon.config import CONFIG_ENV, load_settings
-from radmon.errors import InputError, RadmonError
+from radmon.cli_common import ConfigOption, exit_2_on_bad_input, ready_store
+from radmon.errors import InputError
 from radmon.users import Role, add_user, check_name, list_users
 
 if TYPE_CHECKING:
-    from radmon.store import Store
+    pass
 
 users_app = typer.Typer(no_args_is_help=True, help="People who sign in, and their roles.")
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        envvar=CONFIG_ENV,
-        help="YAML configuration file (default: embedded defaults).",
-        dir_okay=False,
-    ),
-]
-
-
-@contextmanager
-def _exit_2_on_bad_input() -> Iterator[None]:
-    """As ``radmon.cli.main`` does, here too, so the sub-app keeps the contract on its own."""
-    try:
-        yield
-    except RadmonError as exc:
-        typer.echo(f"radmon: {exc}", err=True)
-        raise typer.Exit(2) from exc
-
-
-@contextmanager
-def _ready_store(config: Path | None) -> Iterator[Store]:
-    from radmon.store import Store
-
-    store = Store.open(load_settings(config))
-    try:
-        store.meta()  # a missing or old schema: SchemaNotReady, exit 2
-        yield store
-    finally:
-        store.close()
 
 
 def _read_password() -> str:
@@ -84,9 +45,9 @@ def users_add(
     config: ConfigOption = None,
 ) -> None:
     """Create a user; the password is read from stdin (one line)."""
-    with _exit_2_on_bad_input():
+    with exit_2_on_bad_input():
         check_name(name)  # before asking for a password that would be thrown away
-        with _ready_store(config) as store:
+        with ready_store(config) as store:
             user = add_user(store, name, role, _read_password())
     typer.echo(f"user {user.name} added ({user.role})")
 
@@ -94,7 +55,7 @@ def users_add(
 @users_app.command("list")
 def users_list(config: ConfigOption = None) -> None:
     """Every user with their role, and whether they are disabled."""
-    with _exit_2_on_bad_input(), _ready_store(config) as store:
+    with exit_2_on_bad_input(), ready_store(config) as store:
         users = list_users(store)
     for user in users:
         state = "disabled" if user.disabled else "active"

@@ -1,0 +1,51 @@
+"""What every ``radmon`` command shares: the ``--config`` option, the store it opens, and
+turning radmon's own errors into exit status 2 (so a sub-app keeps the contract on its own,
+under ``typer.testing.CliRunner`` too)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from radmon.config import CONFIG_ENV, load_settings
+from radmon.errors import RadmonError
+
+if TYPE_CHECKING:
+    from radmon.store import Store
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar=CONFIG_ENV,
+        help="YAML configuration file (default: embedded defaults).",
+        dir_okay=False,
+    ),
+]
+
+
+@contextmanager
+def exit_2_on_bad_input() -> Iterator[None]:
+    try:
+        yield
+    except RadmonError as exc:
+        typer.echo(f"radmon: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def ready_store(config: Path | None) -> Iterator[Store]:
+    """The configured store, refusing a missing or old schema (exit 2); closed afterwards."""
+    from radmon.store import Store
+
+    store = Store.open(load_settings(config))
+    try:
+        store.meta()
+        yield store
+    finally:
+        store.close()
