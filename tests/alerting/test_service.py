@@ -361,3 +361,30 @@ def test_an_unknown_provider_key_stops_start_up_with_the_key(tmp_path: Path) -> 
     )
     with pytest.raises(InputError, match=r"alerting\.channels\[0\]: unknown channel type"):
         AlertingService(Store.open(worse), worse)
+
+
+def test_serve_refuses_a_route_to_an_unknown_contact_with_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database": {"url": f"sqlite:///{tmp_path}/x.db"},
+                "alerting": {
+                    "channels": [
+                        {"name": "sms", "type": "sms", "provider": "http", "url": "http://x/"}
+                    ],
+                    "contacts": [{"name": "Duty", "phone": DUTY}],
+                    "routes": [{"contacts": ["Duty officer"], "channels": ["sms"]}],
+                },
+            }
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "radmon", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("RADMON_")},
+    )
+    assert done.returncode == 2
+    assert "alerting.routes[0].contacts[0]: unknown contact 'Duty officer'" in done.stderr
