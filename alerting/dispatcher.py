@@ -60,6 +60,7 @@ class Dispatcher:
         """Send what is due until *stop*; *wake* says new notifications are waiting."""
         poll = self.settings.poll.total_seconds()
         while not stop.is_set():
+            wake.clear()  # before claiming: a wake-up that comes during the claim is kept
             room = self.settings.concurrency - len(self._in_flight)
             claimed: list[Notification] = []
             if room > 0:
@@ -68,10 +69,9 @@ class Dispatcher:
                 task = asyncio.create_task(self._deliver(item, stop))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
-            if len(claimed) == room:
+            if room > 0 and len(claimed) == room:
                 await asyncio.sleep(0)  # more may be due: claim again at once
                 continue
-            wake.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
             waiters.extend(self._in_flight)
             with contextlib.suppress(TimeoutError):

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from detectors.engine import Engine
 from radmon.config import Settings
-from radmon.models import Alarm, Reading
+from radmon.models import Alarm, Reading, Station
 from radmon.runtime import until_done, wait_any
 from radmon.store import Store
 
@@ -65,7 +65,7 @@ class LiveDetection:
         if saved is not None:
             try:
                 self.engine.restore(saved[1])
-                self.engine.add_stations(self.store.stations())
+                self._add_stations(self.store.stations())
                 latest = (
                     datetime.fromtimestamp(self.engine.now, UTC) if self.engine.now > 0 else start
                 )
@@ -85,10 +85,16 @@ class LiveDetection:
         with self._lock:
             self.clock = self.engine.clock = clock
 
+    def _add_stations(self, stations: list[Station]) -> None:
+        with self._lock:
+            self.engine.add_stations(stations)
+        self._stations = stations
+
     def _new_engine(self) -> Engine:
+        self._stations = self.store.stations()
         return Engine(
             self.settings.detection,
-            self.store.stations(),
+            self._stations,
             site_timezone=self.settings.site.timezone,
             clock=self.clock,
         )
@@ -131,8 +137,9 @@ class LiveDetection:
             if moment - last_refresh >= STATIONS_REFRESH_S:
                 last_refresh = moment
                 stations = await until_done(self.store.stations, stop=stop, what="stations")
-                with self._lock:
-                    self.engine.add_stations(stations)
+                if stations != self._stations:
+                    # the neighbour matrix is rebuilt: quadratic, so never on the event loop
+                    await asyncio.to_thread(self._add_stations, stations)
             await self._flush(stop)
             if moment - last_save >= every or stop.is_set():
                 last_save = moment
