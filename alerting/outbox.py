@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from alerting.planner import LogEntry, LogKey, Silence
 from radmon.config_alerting import Matcher
 from radmon.models import Alarm, AlarmState
+from radmon.store import dialect_insert
 from radmon.store.schema import alarms, alert_sends, alert_tracks, notifications, silences
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
@@ -60,10 +60,6 @@ class Notification:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
-def _insert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
 def notification_key(*parts: object) -> str:
     """A key that is the same when the same plan is written again (a retried transaction)."""
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:40]
@@ -88,7 +84,7 @@ def enqueue(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> 
         {"state": PENDING, "attempts": 0, "created_at": now, "next_attempt_at": now, **row}
         for row in rows
     ]
-    stmt = _insert(conn)(notifications).on_conflict_do_nothing(index_elements=["key"])
+    stmt = dialect_insert(conn)(notifications).on_conflict_do_nothing(index_elements=["key"])
     return conn.execute(stmt, values).rowcount or 0
 
 
@@ -215,7 +211,7 @@ def tracks(conn: Connection, alarm_ids: Iterable[int]) -> dict[tuple[str, int], 
 def add_tracks(conn: Connection, new: Mapping[tuple[str, int], datetime]) -> None:
     if new:
         rows = [{"route": r, "alarm_id": a, "first_at": t} for (r, a), t in new.items()]
-        conn.execute(_insert(conn)(alert_tracks).on_conflict_do_nothing(), rows)
+        conn.execute(dialect_insert(conn)(alert_tracks).on_conflict_do_nothing(), rows)
 
 
 def forget_tracks(conn: Connection, open_ids: Iterable[int]) -> None:
@@ -256,7 +252,7 @@ def write_log(
         }
         for (route, group_key, channel, address), entry in upsert.items()
     ]
-    stmt = _insert(conn)(alert_sends)
+    stmt = dialect_insert(conn)(alert_sends)
     stmt = stmt.on_conflict_do_update(
         index_elements=["route", "group_key", "channel", "address"],
         set_={"last_sent_at": stmt.excluded.last_sent_at, "marks": stmt.excluded.marks},

@@ -22,6 +22,7 @@ from alerting.dispatcher import Dispatcher
 from alerting.messages import Renderer
 from alerting.planner import Planned, plan
 from alerting.rules import Rules
+from alerting.smstext import unaccent
 from radmon.config import Settings
 from radmon.models import Station
 from radmon.runtime import until_done, wait_any
@@ -44,8 +45,6 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
 def parse_reply(text: str) -> list[int] | None:
     """The alarm numbers an SMS acknowledges ([] for all of the last message); None: not an
     acknowledgement."""
-    from alerting.smstext import unaccent
-
     match = REPLY.match(unaccent(text))
     if match is None:
         return None

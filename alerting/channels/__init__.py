@@ -43,10 +43,6 @@ def build(name: str, kind: str, provider: str | None, raw: dict[str, Any], where
     return cls.from_config(name, raw, where)
 
 
-def providers() -> list[tuple[str, str | None]]:
-    return sorted(REGISTRY, key=lambda k: (k[0], k[1] or ""))
-
-
 # Registrations (import for the side effect of @register).
 from alerting.channels import (  # noqa: E402, F401
     email_smtp,
@@ -68,6 +64,5 @@ __all__ = [
     "PermanentError",
     "TransientError",
     "build",
-    "providers",
     "register",
 ]

@@ -1,7 +1,14 @@
 """The store: readings, stations and alarms on SQLite or PostgreSQL/TimescaleDB."""
 
 from radmon.store.alarms import append_event
-from radmon.store.engine import make_engine, normalise_url
+from radmon.store.engine import dialect_insert, make_engine, normalise_url
 from radmon.store.store import SchemaNotReady, Store
 
-__all__ = ["SchemaNotReady", "Store", "append_event", "make_engine", "normalise_url"]
+__all__ = [
+    "SchemaNotReady",
+    "Store",
+    "append_event",
+    "dialect_insert",
+    "make_engine",
+    "normalise_url",
+]

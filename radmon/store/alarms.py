@@ -23,9 +23,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from radmon.models import Alarm, AlarmState, Severity
+from radmon.store.engine import dialect_insert
 from radmon.store.schema import UTCDateTime, alarm_events, alarms, detector_state
 
 EPISODE_KEY = ("station_id", "kind", "opened_at")
@@ -36,10 +36,6 @@ _ACTIVE_UNACK = AlarmState.ACTIVE_UNACK.value
 _ACTIVE_ACK = AlarmState.ACTIVE_ACK.value
 _CLEARED_UNACK = AlarmState.CLEARED_UNACK.value
 _CLEARED_ACK = AlarmState.CLEARED_ACK.value
-
-
-def _insert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def _rank(severity: ColumnElement[Any]) -> ColumnElement[int]:
@@ -80,7 +76,7 @@ def _alarm(row: Any) -> Alarm:
 
 
 def _upsert_statement(conn: Connection) -> Any:
-    stmt = _insert(conn)(alarms)
+    stmt = dialect_insert(conn)(alarms)
     new, old = stmt.excluded, alarms.c
     clearing = new.state.in_(_CLEARED)
     merged = {
@@ -270,7 +266,9 @@ def acknowledge(
 
 def save_state(conn: Connection, name: str, payload: bytes, saved_at: datetime) -> None:
     """Keep *payload* as the state of engine *name*, replacing the one saved before."""
-    stmt = _insert(conn)(detector_state).values(name=name, saved_at=saved_at, payload=payload)
+    stmt = dialect_insert(conn)(detector_state).values(
+        name=name, saved_at=saved_at, payload=payload
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=["name"],
         set_={"saved_at": stmt.excluded.saved_at, "payload": stmt.excluded.payload},

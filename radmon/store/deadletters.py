@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from radmon.models import DEAD_LETTER_MAX_PAYLOAD, DeadLetter
+from radmon.store.engine import dialect_insert
 from radmon.store.schema import dead_letters
 
 
@@ -38,8 +38,7 @@ def keep(conn: Connection, letters: Sequence[DeadLetter]) -> int:
         }
         for d in letters
     ]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(dead_letters).on_conflict_do_nothing(index_elements=["digest"])
+    stmt = dialect_insert(conn)(dead_letters).on_conflict_do_nothing(index_elements=["digest"])
     # rowcount is -1 for a batched insert on PostgreSQL: count what comes back instead
     return len(conn.execute(stmt.returning(dead_letters.c.id), rows).all())
 

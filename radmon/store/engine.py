@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from radmon.errors import InputError
@@ -70,3 +71,8 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
     engine = create_engine(normalised, pool_size=pool_size, pool_pre_ping=True)
     event.listen(engine, "connect", _postgres_utc)
     return engine
+
+
+def dialect_insert(conn: Connection) -> Any:
+    """The INSERT construct with ON CONFLICT for *conn*'s backend (both speak it alike)."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert

@@ -23,7 +23,6 @@ from sqlalchemy import (
     text,
     union_all,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from radmon import times
@@ -43,7 +42,7 @@ from radmon.models import (
 )
 from radmon.store import alarms as alarm_sql
 from radmon.store import bulk, deadletters, migrate, rollups, tokens
-from radmon.store.engine import WRITER_OPTION, make_engine
+from radmon.store.engine import WRITER_OPTION, dialect_insert, make_engine
 from radmon.store.schema import alarms, readings, readings_daily, readings_hourly, stations
 
 _STATION_FIELDS = tuple(Station.model_fields)
@@ -137,13 +136,12 @@ class Store:
         rows = [{**s.model_dump(), "updated_at": now} for s in items]
         if not rows:
             return 0
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = insert(stations)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[stations.c.station_id],
-            set_={c: stmt.excluded[c] for c in rows[0] if c != "station_id"},
-        )
         with self.transaction() as conn:
+            stmt = dialect_insert(conn)(stations)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[stations.c.station_id],
+                set_={c: stmt.excluded[c] for c in rows[0] if c != "station_id"},
+            )
             conn.execute(stmt, rows)
         return len(rows)
 
@@ -260,13 +258,6 @@ class Store:
                     conn, alarm_id, times.ensure_utc(at), "comment", actor=by, note=note
                 )
             return alarm
-
-    def note_alarm_event(
-        self, alarm_id: int, at: datetime, event: str, details: dict[str, Any]
-    ) -> None:
-        """Append a machine event (a notification sent or failed) to an alarm's history."""
-        with self.transaction() as conn:
-            alarm_sql.append_event(conn, alarm_id, times.ensure_utc(at), event, details=details)
 
     def alarm(self, alarm_id: int) -> Alarm | None:
         with self.engine.connect() as conn:
