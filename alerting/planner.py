@@ -94,7 +94,6 @@ class Plan:
     new_tracks: dict[tuple[str, int], datetime] = field(default_factory=dict)
     log: dict[LogKey, LogEntry] = field(default_factory=dict)  # to upsert
     forget: list[LogKey] = field(default_factory=list)  # to delete
-    held: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # why not sent
 
 
 @dataclass
@@ -125,10 +124,8 @@ def plan(
     for alarm, labels in labelled:
         assert alarm.id is not None
         if any(s.covers(labels, now) for s in silences):
-            result.held["silenced"] += 1
             continue
         if rules.inhibited(alarm.id, labels, everyone):
-            result.held["inhibited"] += 1
             continue
         for route in rules.routes_for(labels):
             first = tracks.get((route.name, alarm.id))
@@ -143,8 +140,6 @@ def plan(
     for group in groups.values():
         if rules.route_active(group.route, now):
             _plan_group(rules, group, closed, log, now, result)
-        else:
-            result.held["outside active times"] += len(group.members)
     for key in log:  # a route that left the configuration: its log goes too
         if key[0] not in routes:
             result.forget.append(key)
