@@ -95,6 +95,41 @@ def current_user(
     return user
 
 
+class LoginRequired(Exception):
+    """A page asked for by somebody not signed in: the app answers with the login page."""
+
+
+def page_reader(
+    request: Request, user: Annotated[User | None, Depends(current_user)] = None
+) -> User | None:
+    """Dependency of every HTML page: the signed-in user, None in the open demo, else login."""
+    if user is None and not reads_open(request):
+        raise LoginRequired
+    return user
+
+
+PageReader = Annotated[User | None, Depends(page_reader)]
+
+
+def page_role(role: Role | str) -> Callable[..., User]:
+    """A page for *role* and above: login when nobody is signed in, 403 when the role is low."""
+    needed = Role.parse(role)
+
+    def has_role(request: Request, user: Annotated[User | None, Depends(current_user)]) -> User:
+        if user is None:
+            if reads_open(request) and DEMO_USER.role.at_least(needed):
+                return DEMO_USER
+            raise LoginRequired
+        if not user.role.at_least(needed):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"{user.name} is {user.role}; this page needs {needed} or above",
+            )
+        return user
+
+    return has_role
+
+
 def require_read_access(
     request: Request, user: Annotated[User | None, Depends(current_user)] = None
 ) -> User | None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
+from urllib.parse import urlencode
 from typing import TYPE_CHECKING
 
 import xstatic.pkg.leaflet as xstatic_leaflet
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
 import radmon
 from dashboard import alerting_api, api, health, metrics, pages, push
+from dashboard.access import LoginRequired
 from ingest.stations import StationDirectory
 from radmon.config import Settings
 from radmon.store import SchemaNotReady, Store
@@ -32,6 +35,26 @@ def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": "10"},
     )
+
+
+def _login_required(request: Request, _exc: Exception) -> RedirectResponse:
+    """Pages answer a visitor who is not signed in with the login form, then come back."""
+    root = request.scope.get("root_path", "")
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(
+        f"{root}/login?{urlencode({'next': target})}", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+def _secret(store: Store, settings: Settings) -> bytes:
+    """The key that signs CSRF tokens: the configured one, else one kept in the database."""
+    if settings.web.secret_key:
+        return settings.web.secret_key.get_secret_value().encode()
+    try:
+        return store.secret("web")
+    except (OperationalError, SchemaNotReady):
+        # No database yet (it answers 503 until it comes): sign with a key of this process.
+        return secrets.token_bytes(32)
 
 
 def create_app(
@@ -59,6 +82,7 @@ def create_app(
     app.state.ingest = ingest
     app.state.on_stored = on_stored
     app.state.stations = StationDirectory(store.stations, settings.ingest.station_refresh_s)
+    app.state.secret = _secret(store, settings)
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(alerting_api.router)
@@ -70,4 +94,5 @@ def create_app(
     app.mount("/static/app", StaticFiles(directory=STATIC_DIR), name="app-static")
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(SchemaNotReady, _database_unavailable)
+    app.add_exception_handler(LoginRequired, _login_required)
     return app

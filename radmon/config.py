@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from radmon import times
@@ -134,6 +134,16 @@ class WebSettings(Section):
     port: int = Field(default=8080, ge=0, le=65535)
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     tile_attribution: str = "&copy; OpenStreetMap contributors"
+    # Signs CSRF tokens; by default a random key kept in the database (same on every node).
+    secret_key: SecretStr | None = None
+    # A signed-in browser stays signed in this long at most, and this long without a request.
+    session_hours: float = Field(default=24.0, gt=0)
+    session_idle_minutes: float = Field(default=120.0, gt=0)
+    # Failed logins per client address (and per user name) in login_window_minutes before
+    # further tries get 429 until the window has passed.
+    login_failures_per_address: int = Field(default=20, ge=1)
+    login_failures_per_user: int = Field(default=5, ge=1)
+    login_window_minutes: float = Field(default=15.0, gt=0)
 
 
 class SiteSettings(Section):

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import secrets
+
 import psycopg
 from psycopg.errors import DeadlockDetected, SerializationFailure
 from sqlalchemy import (
@@ -43,7 +45,14 @@ from radmon.models import (
 from radmon.store import alarms as alarm_sql
 from radmon.store import bulk, deadletters, migrate, rollups, tokens
 from radmon.store.engine import WRITER_OPTION, dialect_insert, make_engine
-from radmon.store.schema import alarms, readings, readings_daily, readings_hourly, stations
+from radmon.store.schema import (
+    alarms,
+    readings,
+    readings_daily,
+    readings_hourly,
+    stations,
+    store_meta,
+)
 
 _STATION_FIELDS = tuple(Station.model_fields)
 _DEADLOCK_RETRIES = 3
@@ -101,6 +110,18 @@ class Store:
             with self.engine.connect() as conn:
                 self._meta = migrate.read_meta(conn)
         return self._meta
+
+    def secret(self, name: str) -> bytes:
+        """A random 32-byte secret kept in the database under *name*, made on first use,
+        so every node of a cluster and every restart signs with the same key."""
+        key = f"secret:{name}"
+        with self.transaction() as conn:
+            stmt = dialect_insert(conn)(store_meta).values(key=key, value=secrets.token_hex(32))
+            conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+            value = conn.execute(
+                select(store_meta.c.value).where(store_meta.c.key == key)
+            ).scalar_one()
+        return bytes.fromhex(value)
 
     @property
     def timescale(self) -> bool:

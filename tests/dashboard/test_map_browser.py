@@ -6,49 +6,28 @@ closed port on loopback, so they fail at once and no request leaves the machine.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 
 from dashboard import create_app
 from dashboard.bands import NO_DATA_COLOUR, colour_for
 from radmon.models import Reading, Station
 from radmon.store import Store
+from tests.browser import Watched, chromium, closed_port, screenshot, serve
 from tests.dashboard.conftest import XSS_NAME, make_settings
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 IMG_XSS_NAME = '<img src=x onerror="alert(2)">'
 # Dose rates cycling through every band; one stale station and one that never reported.
 LEVELS = [50.0, 150.0, 250.0, 500.0, 2_000.0, 150_000.0]
 STALE, SILENT, XSS_IDS = "QN-22", "QN-23", ("QN-X1", "QN-X2")
 CHANGED = "QN-01"
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _province(now: datetime) -> tuple[list[Station], list[Reading], dict[str, float | None]]:
@@ -92,19 +71,9 @@ class LiveSite:
     expected: dict[str, float | None]
 
 
-@dataclass
-class Watched:
-    """What a page did: requests, dialogs, script errors and console complaints."""
-
-    requests: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    console: list[str] = field(default_factory=list)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
-    tile_host = f"127.0.0.1:{_closed_port()}"
+    tile_host = f"127.0.0.1:{closed_port()}"
     settings = make_settings(tmp_path_factory.mktemp("browser"))
     settings.web.tile_url = f"http://{tile_host}/tiles/{{z}}/{{x}}/{{y}}.png"
     store = Store.open(settings)
@@ -112,34 +81,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
     stations, readings, expected = _province(datetime.now(UTC).replace(microsecond=0))
     store.upsert_stations(stations)
     store.write_readings(readings)
-
-    app = create_app(store, settings, open_reads=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield LiveSite(f"http://127.0.0.1:{port}", tile_host, store, expected)
+        with serve(create_app(store, settings, open_reads=True)) as url:
+            yield LiveSite(url, tile_host, store, expected)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         store.close()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browser tests skipped")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -147,15 +99,7 @@ def page(browser, site: LiveSite) -> Iterator[tuple[object, Watched]]:
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="vi-VN")
     page = context.new_page()
     watched = Watched()
-    page.on("request", lambda request: watched.requests.append(request.url))
-    page.on("pageerror", lambda error: watched.errors.append(str(error)))
-    page.on("console", lambda msg: watched.console.append(msg.text))
-
-    def on_dialog(dialog) -> None:
-        watched.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
+    watched.attach(page)
     page.goto(site.url + "/", wait_until="domcontentloaded")
     page.wait_for_function(
         "n => window.radmonMap && Object.keys(window.radmonMap.markers).length === n",
@@ -164,15 +108,7 @@ def page(browser, site: LiveSite) -> Iterator[tuple[object, Watched]]:
     )
     yield page, watched
     context.close()
-    assert watched.dialogs == [], "a dialog fired: station text was run as script"
-    assert watched.errors == [], "the page raised JavaScript errors"
-    assert not [m for m in watched.console if "Content Security Policy" in m]
-    app_host = urlsplit(site.url).netloc
-    for url in watched.requests:
-        parts = urlsplit(url)
-        if parts.scheme in ("data", "blob", "about"):
-            continue
-        assert parts.netloc in (app_host, site.tile_host), f"request left the site: {url}"
+    watched.assert_clean(site.url, site.tile_host)
 
 
 def _fill(page, station_id: str) -> str | None:
@@ -215,8 +151,7 @@ def test_every_station_has_a_marker_coloured_by_its_band_and_updates_live(
     assert "nSv/h" in text and "µSv/h" in text
     assert "GMT+7" in text  # shown in the site's zone, not the browser's or UTC
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "map.png"), animations="disabled")
+    screenshot(page, "map")
 
 
 @pytest.mark.parametrize(
