@@ -1,10 +1,10 @@
-"""Who may read and who may write, over HTTP Basic for now.
+"""Who may read and who may write: sessions, HTTP Basic, API tokens, roles and CSRF.
 
-Reads (``require_read_access``) need a user of any role, or ``radmon demo`` on a loopback
-address, which opens reads (``app.state.open_reads``). Writes (``require_role("officer")``)
-need a user whose role includes the one asked for, and give the endpoint that ``User`` so it
-can record who acted. Sessions, CSRF and login pages arrive later; until then browsers and
-scripts send HTTP Basic credentials with every request.
+People sign in on ``/login`` (a session cookie) or send HTTP Basic with each request (scripts);
+machines send an API token as a bearer. Reads (``require_read_access``) need any of them, or
+``radmon demo`` on a loopback address, which opens reads (``app.state.open_reads``). Writes
+(``require_role("officer")``) need a role that includes the one asked for and, when the
+browser sent the credentials by itself (a cookie, the open demo), the page's CSRF token.
 
 argon2 takes tens of milliseconds on purpose: ``current_user`` is a plain ``def``, so FastAPI
 runs it in its threadpool and the event loop never waits, and FastAPI caches it per request,
@@ -20,30 +20,29 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from fastapi.security import (
+    APIKeyCookie,
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
 from fastapi.security.utils import get_authorization_scheme_param
 
+from dashboard import csrf, sessions
+from dashboard.csrf import SESSION_COOKIE
+from dashboard.ratelimit import LoginThrottle
+from dashboard.sessions import client_address
+from radmon import api_tokens, audit
 from radmon.users import Role, User, authenticate
 
-# The browser pages say this until login pages exist (dashboard.i18n shows it).
-LOGIN_PENDING = {
-    "en": (
-        "Login arrives with users and roles (not available yet); until then only "
-        "'radmon demo' on a loopback address answers reads."
-    ),
-    "vi": (
-        "Chức năng đăng nhập sẽ có cùng với người dùng và phân quyền (chưa có); "
-        "hiện chỉ 'radmon demo' trên địa chỉ loopback cho phép xem dữ liệu."
-    ),
-}
-
 # RFC 9110 wants a challenge with every 401. Stations push with bearer tokens (dashboard.push);
-# people send HTTP Basic; reads will take either once read tokens exist.
+# people send HTTP Basic or sign in; machines read with API tokens.
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="radmon"'}
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="radmon"'}
 READ_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="radmon", Basic realm="radmon"'}
 
-SIGN_IN = "sign in: send the HTTP Basic credentials of a radmon user"
+SIGN_IN = "sign in at /login, or send the HTTP Basic credentials of a radmon user"
 READ_SIGN_IN = f"{SIGN_IN} (users and roles: 'radmon users add NAME --role viewer')"
 WRONG_CREDENTIALS = "wrong user name or password, or the user is disabled"
 
@@ -73,26 +72,93 @@ class _Basic(HTTPBasic):
 
 
 _basic = _Basic(realm="radmon", auto_error=False)
+_bearer = HTTPBearer(auto_error=False, description="an API token (radmon tokens add --api NAME)")
+_session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="the browser session of /login"
+)
 
 
 def reads_open(request: Request) -> bool:
     return bool(request.app.state.open_reads)
 
 
-def current_user(
-    request: Request, credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)]
-) -> User | None:
-    """The user who sent HTTP Basic credentials, None when none came; 401 when they are wrong.
+def throttle(request: Request) -> LoginThrottle:
+    return request.app.state.login_throttle
 
-    Wrong credentials are refused even where reads are open: a client that tries to sign in
-    should learn that it failed, not silently act as somebody else.
+
+def sign_in(request: Request, name: str, password: str, via: str) -> User | None:
+    """Check a name and password, with rate limiting and an audit entry for each failure.
+
+    429 while the address or the name has too many recent failures (before any hashing, so
+    a flood costs the server nothing); None when the credentials are wrong.
     """
-    if credentials is None:
-        return None
-    user = authenticate(request.app.state.store, credentials.username, credentials.password)
+    address = client_address(request)
+    wait = throttle(request).retry_after(address, name)
+    if wait:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"too many failed sign-ins; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    store = request.app.state.store
+    user = authenticate(store, name, password)
     if user is None:
-        raise _unauthorized(WRONG_CREDENTIALS)
+        throttle(request).failed(address, name)
+        audit.record(
+            store, name[:64], "sign-in", outcome="refused", source=address, details={"via": via}
+        )
+        return None
+    throttle(request).succeeded(address, name)
     return user
+
+
+def _bearer_user(request: Request, token: str) -> User:
+    user = api_tokens.holder(request.app.state.store, token)
+    if user is None:
+        raise _unauthorized("unknown or revoked API token", READ_CHALLENGE)
+    return user
+
+
+def current_user(
+    request: Request,
+    credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _cookie: Annotated[str | None, Depends(_session_cookie)],
+) -> User | None:
+    """Who sends this request: HTTP Basic, a machine's bearer token, or a session cookie.
+
+    None when nothing came. Wrong credentials are refused even where reads are open: a client
+    that tries to sign in should learn that it failed, not silently act as somebody else.
+    The user (and how they signed in) is kept on ``request.state`` for the audit log and CSRF.
+    """
+    user, via = None, None
+    if credentials is not None:
+        user, via = sign_in(request, credentials.username, credentials.password, "basic"), "basic"
+        if user is None:
+            raise _unauthorized(WRONG_CREDENTIALS)
+    elif bearer is not None:
+        user, via = _bearer_user(request, bearer.credentials), "token"
+    elif token := request.cookies.get(SESSION_COOKIE):
+        settings = request.app.state.settings
+        user = sessions.user_for(request.app.state.store, settings, token, datetime.now(UTC))
+        via = "session" if user is not None else None
+    request.state.user = user
+    request.state.auth = via
+    return user
+
+
+def check_write(request: Request) -> None:
+    """CSRF rules for a write: what a browser sends on its own needs the page's token.
+
+    Session cookies and the open demo are ambient (a page on another site could make the
+    browser send them); HTTP Basic and bearer tokens are sent by scripts, which only need
+    to come from the same origin when a browser says where they come from.
+    """
+    if getattr(request.state, "auth", None) in ("basic", "token"):
+        if not csrf.same_origin(request):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="cross-site request refused")
+        return
+    csrf.check_header(request)
 
 
 class LoginRequired(Exception):
@@ -117,9 +183,9 @@ def page_role(role: Role | str) -> Callable[..., User]:
 
     def has_role(request: Request, user: Annotated[User | None, Depends(current_user)]) -> User:
         if user is None:
-            if reads_open(request) and DEMO_USER.role.at_least(needed):
-                return DEMO_USER
-            raise LoginRequired
+            if not (reads_open(request) and DEMO_USER.role.at_least(needed)):
+                raise LoginRequired
+            user = request.state.user = DEMO_USER
         if not user.role.at_least(needed):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
@@ -154,14 +220,16 @@ def require_role(role: Role | str) -> Callable[..., User]:
 
     def has_role(request: Request, user: Annotated[User | None, Depends(current_user)]) -> User:
         if user is None:
-            if reads_open(request) and DEMO_USER.role.at_least(needed):
-                return DEMO_USER
-            raise _unauthorized(f"{SIGN_IN} whose role is {needed} or above")
+            if not (reads_open(request) and DEMO_USER.role.at_least(needed)):
+                raise _unauthorized(f"{SIGN_IN} whose role is {needed} or above")
+            user = request.state.user = DEMO_USER
         if not user.role.at_least(needed):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 detail=f"{user.name} is {user.role}; this needs {needed} or above",
             )
+        if request.method in csrf.UNSAFE_METHODS:
+            check_write(request)
         return user
 
     return has_role

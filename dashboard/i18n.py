@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dashboard.access import LOGIN_PENDING
-
 LANGUAGES = ("vi", "en")
 
 STRINGS: dict[str, dict[str, str]] = {
@@ -28,7 +26,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "noscript": "Bản đồ cần JavaScript. Danh sách trạm:",
         "station": "Trạm",
         "login_title": "Cần đăng nhập",
-        "login_pending": LOGIN_PENDING["vi"],
+        "login_pending": "Phiên đăng nhập đã hết hạn; hãy tải lại trang để đăng nhập.",
         "nav_label": "Trang",
         "nav_map": "Bản đồ",
         "nav_alarms": "Báo động",
@@ -59,7 +57,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "noscript": "The map needs JavaScript. The stations:",
         "station": "Station",
         "login_title": "Login required",
-        "login_pending": LOGIN_PENDING["en"],
+        "login_pending": "Your session has ended; reload the page to sign in again.",
         "nav_label": "Pages",
         "nav_map": "Map",
         "nav_alarms": "Alarms",

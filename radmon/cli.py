@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from radmon import __version__
+from radmon import __version__, audit
 from radmon.cli_alarms import alarms_app, notifications_app, silences_app
+from radmon.cli_audit import audit_app
 from radmon.cli_common import ConfigOption, ready_store
+from radmon.cli_tokens import tokens_app
 from radmon.cli_users import users_app
 from radmon.config import Settings, load_settings
 from radmon.errors import InputError, RadmonError
@@ -31,7 +33,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 stations_app = typer.Typer(no_args_is_help=True, help="Monitoring stations.")
-tokens_app = typer.Typer(no_args_is_help=True, help="Bearer tokens of stations (HTTP push).")
 deadletter_app = typer.Typer(no_args_is_help=True, help="Refused input, kept with its reason.")
 app.add_typer(db_app, name="db")
 app.add_typer(stations_app, name="stations")
@@ -41,6 +42,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(alarms_app, name="alarms")
 app.add_typer(silences_app, name="silences")
 app.add_typer(notifications_app, name="notifications")
+app.add_typer(audit_app, name="audit")
 
 
 def _store(settings: Settings):
@@ -91,33 +93,17 @@ def stations_import(
     try:
         store.meta()
         count = store.upsert_stations(parsed)
+        audit.record(
+            store,
+            audit.cli_actor(),
+            "stations import",
+            target=str(file),
+            source="cli",
+            details={"stations": count},
+        )
     finally:
         store.close()
     typer.echo(f"{count} station(s) imported from {file}")
-
-
-@tokens_app.command("add")
-def tokens_add(
-    station_id: Annotated[str, typer.Argument(help="The station that will push readings.")],
-    label: Annotated[str, typer.Option("--label", help="What the token is for.")] = "",
-    config: ConfigOption = None,
-) -> None:
-    """Issue a bearer token for POST /api/v1/readings; it is shown once, keep it safe."""
-    with ready_store(config) as store:
-        if store.station(station_id) is None:
-            raise InputError(f"no station {station_id!r}: import it first")
-        typer.echo(store.issue_station_token(station_id, label))
-
-
-@tokens_app.command("revoke")
-def tokens_revoke(
-    station_id: Annotated[str, typer.Argument(help="The station whose tokens stop working.")],
-    config: ConfigOption = None,
-) -> None:
-    """Revoke every token of a station."""
-    with ready_store(config) as store:
-        count = store.revoke_station_tokens(station_id)
-    typer.echo(f"{count} token(s) of {station_id} revoked")
 
 
 @deadletter_app.command("list")

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import RowMapping
+from sqlalchemy import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from radmon.errors import InputError
 from radmon.models import UtcDateTime
+from radmon.store import sessions as session_sql
 from radmon.store import users as sql
 
 if TYPE_CHECKING:
@@ -166,11 +167,39 @@ def list_users(store: Store) -> list[User]:
         return [_user(row) for row in sql.fetch_all(conn)]
 
 
+def _existing(conn: Connection, name: str) -> RowMapping:
+    row = sql.fetch(conn, name)
+    if row is None:
+        raise InputError(f"name {name!r}: no such user")
+    return row
+
+
 def set_disabled(store: Store, name: str, disabled: bool = True) -> User:
-    """Disable (or re-enable) a user: a disabled user cannot sign in, their history stays."""
+    """Disable (or re-enable) a user: a disabled user cannot sign in, their history stays.
+
+    Their browser sessions end with it, here and on every node."""
     with store.transaction() as conn:
-        row = sql.fetch(conn, name)
-        if row is None:
-            raise InputError(f"name {name!r}: no such user")
+        row = _existing(conn, name)
         sql.set_disabled(conn, name, disabled)
+        session_sql.remove_user(conn, name)
     return _user(row).model_copy(update={"disabled": disabled})
+
+
+def set_role(store: Store, name: str, role: Role | str) -> User:
+    """Give *name* another role; their sessions end so the new role applies at once."""
+    checked = Role.parse(role)
+    with store.transaction() as conn:
+        row = _existing(conn, name)
+        sql.set_role(conn, name, checked.value)
+        session_sql.remove_user(conn, name)
+    return _user(row).model_copy(update={"role": checked})
+
+
+def set_password(store: Store, name: str, password: str) -> None:
+    """Replace *name*'s password; every session of theirs ends (a stolen one with it)."""
+    check_password(password)
+    password_hash = _hash(password)  # before the transaction: do not hold the write lock
+    with store.transaction() as conn:
+        row = _existing(conn, name)
+        sql.replace_hash(conn, name, row["password_hash"], password_hash)
+        session_sql.remove_user(conn, name)

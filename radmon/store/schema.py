@@ -293,3 +293,44 @@ users = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
 )
+
+# Signed-in browsers. Only a SHA-256 of the cookie is kept: a copy of the database lets
+# nobody act as a signed-in user.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("user_name", String(64), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("remote_addr", Text, nullable=False, server_default=""),
+    Column("user_agent", Text, nullable=False, server_default=""),
+)
+
+# Every write, by whom, from where, and how it ended (the office's answer to "who did this").
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("target", Text, nullable=False, server_default=""),
+    Column("outcome", String(16), nullable=False),
+    Column("source", Text, nullable=False, server_default=""),
+    Column("details", JSON, nullable=False),
+)
+
+# Bearer tokens of machines that read or act through the API (integrations, dashboards of
+# other offices), each with a role like a person's.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("name", String(64), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)

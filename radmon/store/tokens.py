@@ -10,9 +10,9 @@ import hashlib
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, RowMapping, select, update
 
-from radmon.store.schema import station_tokens
+from radmon.store.schema import api_tokens, station_tokens
 
 TOKEN_PREFIX = "rmst_"
 
@@ -51,3 +51,59 @@ def revoke(conn: Connection, station_id: str) -> int:
         .values(revoked_at=datetime.now(UTC))
     )
     return conn.execute(stmt).rowcount
+
+
+API_TOKEN_PREFIX = "rmapi_"
+
+
+def issue_api(conn: Connection, name: str, role: str, created_by: str) -> str:
+    """Create a machine's token with *role*; shown once, only its hash is kept."""
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    conn.execute(
+        api_tokens.insert().values(
+            token_sha256=_hash(token),
+            name=name,
+            role=role,
+            created_at=datetime.now(UTC),
+            created_by=created_by,
+        )
+    )
+    return token
+
+
+def api_holder(conn: Connection, token: str) -> RowMapping | None:
+    """Name, role and creation time of a live machine token, or None."""
+    query = select(api_tokens.c.name, api_tokens.c.role, api_tokens.c.created_at).where(
+        api_tokens.c.token_sha256 == _hash(token), api_tokens.c.revoked_at.is_(None)
+    )
+    return conn.execute(query).mappings().first()
+
+
+def revoke_api(conn: Connection, name: str) -> int:
+    """Revoke every live token named *name*; returns how many."""
+    stmt = (
+        update(api_tokens)
+        .where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    return conn.execute(stmt).rowcount
+
+
+def listing(conn: Connection) -> list[dict]:
+    """Every token of stations and machines, live or revoked, without hashes."""
+    stations = select(
+        station_tokens.c.station_id.label("name"),
+        station_tokens.c.label,
+        station_tokens.c.created_at,
+        station_tokens.c.revoked_at,
+    )
+    machines = select(
+        api_tokens.c.name,
+        api_tokens.c.role,
+        api_tokens.c.created_by,
+        api_tokens.c.created_at,
+        api_tokens.c.revoked_at,
+    )
+    rows = [{"kind": "station", **row} for row in conn.execute(stations).mappings()]
+    rows += [{"kind": "api", **row} for row in conn.execute(machines).mappings()]
+    return sorted(rows, key=lambda row: (row["kind"], row["name"], row["created_at"]))

@@ -45,6 +45,10 @@ def set_disabled(conn: Connection, name: str, disabled: bool) -> int:
     ).rowcount
 
 
+def set_role(conn: Connection, name: str, role: str) -> int:
+    return conn.execute(update(users).where(users.c.name == name).values(role=role)).rowcount
+
+
 def replace_hash(conn: Connection, name: str, old: str, new: str) -> int:
     """Swap *old* for *new* only if *old* is still stored, so a concurrent change wins."""
     stmt = (

@@ -111,3 +111,20 @@ def client(seeded: Store, settings: Settings) -> Iterator[TestClient]:
 def closed_client(seeded: Store, settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(seeded, settings)) as client:
         yield client
+
+
+def csrf_headers(client: TestClient) -> dict[str, str]:
+    """The header a page's script sends on writes: the token from a page this client loaded."""
+    return {"X-CSRF-Token": page_token(client)}
+
+
+def page_token(client: TestClient, path: str = "/login") -> str:
+    """The CSRF token of a page, as its forms and scripts carry it."""
+    page = client.get(path)
+    return page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+
+
+def log_in(client: TestClient, name: str, password: str, next_path: str = "/"):
+    """Sign in through the real login form; returns the form's answer (303 on success)."""
+    form = {"name": name, "password": password, "csrf_token": page_token(client), "next": next_path}
+    return client.post("/login", data=form, follow_redirects=False)

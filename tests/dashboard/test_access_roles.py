@@ -15,7 +15,7 @@ from dashboard.access import require_read_access, require_role
 from radmon.config import Settings
 from radmon.store import Store
 from radmon.users import User, add_user, set_disabled
-from tests.dashboard.conftest import TestClient
+from tests.dashboard.conftest import TestClient, csrf_headers
 
 PASSWORD = "correct horse"
 BASIC = 'Basic realm="radmon"'
@@ -133,7 +133,7 @@ def test_utf8_passwords_work_over_basic(site: TestClient) -> None:
 
 
 def test_the_loopback_demo_writes_as_its_duty_officer(demo: TestClient) -> None:
-    response = demo.post("/api/v1/test/ack")
+    response = demo.post("/api/v1/test/ack", headers=csrf_headers(demo))
     assert response.status_code == 200
     assert response.json() == {"name": "demo", "role": "officer"}
     # a real user signing in to the demo is still themselves, with their own role
@@ -142,7 +142,7 @@ def test_the_loopback_demo_writes_as_its_duty_officer(demo: TestClient) -> None:
 
 
 def test_the_demo_user_is_only_an_officer(demo: TestClient) -> None:
-    response = demo.post("/api/v1/test/admin")
+    response = demo.post("/api/v1/test/admin", headers=csrf_headers(demo))
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == BASIC
 

@@ -18,7 +18,7 @@ from radmon.config import Settings
 from radmon.models import Alarm, AlarmState, Category, Severity
 from radmon.store import Store
 from radmon.users import add_user
-from tests.dashboard.conftest import TestClient
+from tests.dashboard.conftest import csrf_headers, TestClient
 from tests.dashboard.test_alarms_api import FIELDS
 
 PASSWORD = "correct horse"
@@ -168,7 +168,9 @@ def test_a_second_acknowledgement_keeps_the_first(site: TestClient, alarm_id: in
 
 
 def test_the_loopback_demo_acknowledges_as_demo(demo: TestClient, alarm_id: int) -> None:
-    response = demo.post(f"/api/v1/alarms/{alarm_id}/ack")
+    refused = demo.post(f"/api/v1/alarms/{alarm_id}/ack")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    response = demo.post(f"/api/v1/alarms/{alarm_id}/ack", headers=csrf_headers(demo))
     assert response.status_code == 200
     assert response.json()["acked_by"] == "demo"
     assert history(demo, alarm_id)[-1]["actor"] == "demo"
@@ -310,10 +312,15 @@ def test_the_sms_short_link_redirects_to_the_alarm(
 ) -> None:
     response = site.get(f"/a/{alarm_id}", follow_redirects=False)
     assert response.status_code == 307
-    assert response.headers["location"] == f"/api/v1/alarms/{alarm_id}"
-    assert site.get(f"/a/{alarm_id}").status_code == 401  # the target asks for a login
+    assert response.headers["location"] == f"/alarms/{alarm_id}"
+    page = site.get(f"/a/{alarm_id}", follow_redirects=False)
+    login = site.get(page.headers["location"], follow_redirects=False)
+    assert login.status_code == 303  # the alarm page asks for a login
+    assert login.headers["location"].startswith("/login?next=")
+    assert "HN-001" not in login.text
     followed = demo.get(f"/a/{alarm_id}")
-    assert followed.status_code == 200 and followed.json()["id"] == alarm_id
+    assert followed.status_code == 200 and followed.url.path == f"/alarms/{alarm_id}"
+    assert f"#{alarm_id}" in followed.text and "HN-001" in followed.text
     assert site.get("/a/0", follow_redirects=False).status_code == 422
 
 
@@ -401,7 +408,7 @@ def test_silences_need_an_officer_to_change(site: TestClient, demo: TestClient) 
     assert site.post("/api/v1/silences", headers=VIEWER, json=body).status_code == 403
     assert site.post("/api/v1/silences", json=body).status_code == 401
     assert site.get("/api/v1/silences").status_code == 401
-    created = demo.post("/api/v1/silences", json=body)
+    created = demo.post("/api/v1/silences", json=body, headers=csrf_headers(demo))
     assert created.status_code == 201 and created.json()["created_by"] == "demo"
     assert (
         site.delete(f"/api/v1/silences/{created.json()['id']}", headers=VIEWER).status_code == 403

@@ -424,7 +424,7 @@ def test_upgrading_again_changes_nothing(store: Store) -> None:
     meta = store.meta()
     assert store.upgrade() == meta
     assert store.upgrade() == meta
-    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0005"
+    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0006"
     assert store.alarms("all") == [kept]
     assert store.load_detector_state("streaming") == (T0, b"state")
     found = inspect(store.engine)
