@@ -134,6 +134,8 @@ class WebSettings(Section):
     port: int = Field(default=8080, ge=0, le=65535)
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     tile_attribution: str = "&copy; OpenStreetMap contributors"
+    # Reverse proxies whose X-Forwarded-Proto/-For are believed (TLS ends there).
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
     # Signs CSRF tokens; by default a random key kept in the database (same on every node).
     secret_key: SecretStr | None = None
     # A signed-in browser stays signed in this long at most, and this long without a request.

@@ -196,6 +196,8 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
         port=settings.web.port,
         log_level="info",
         timeout_graceful_shutdown=2,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.web.trusted_proxies,
     )
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it once it has shut down: SIGTERM's default
