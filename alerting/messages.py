@@ -124,10 +124,12 @@ class Renderer:
 
     def _line(self, alarm: Alarm, lang: str) -> str:
         kind = KIND[lang].get(alarm.kind, alarm.kind)
-        base = WORDS[lang]["background"]
+        base = ""
+        if alarm.baseline_nsv_h is not None:  # unknown for a station without history yet
+            base = f"({WORDS[lang]['background']} {dose(alarm.baseline_nsv_h, lang)}) "
         return (
             f"#{alarm.id} {self._station(alarm)} {kind} {dose(alarm.peak_nsv_h, lang)} "
-            f"({base} {dose(alarm.baseline_nsv_h, lang)}) {local_time(alarm.opened_at, self.zone)}"
+            f"{base}{local_time(alarm.opened_at, self.zone)}"
         )
 
     def render(self, planned: Planned, kind: str) -> Rendered:

@@ -292,6 +292,9 @@ class Engine:
         b0, b1, frac = Baseline.bins(self._local_hour(t, idx))
         dry, spread = self.baseline.expected(idx, b0, b1, frac)
         no_history = np.isnan(dry)
+        # A station without history has no background yet: its alarms say so (None), while the
+        # statistics below use the reading itself, which keeps them quiet until warm-up.
+        known_dry = dry
         dry = np.where(no_history, x, dry)
         expected = dry * (1.0 + excess_rel)
         var = dry**2 * (spread**2 + excess_unc**2)
@@ -309,7 +312,7 @@ class Engine:
             idx,
             rank >= 0,
             x,
-            dry,
+            known_dry,
             rank.astype(np.int8),
             lambda rows: [
                 (

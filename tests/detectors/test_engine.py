@@ -576,3 +576,13 @@ def test_dose_level_alarm_names_reading_and_level() -> None:
     [alarm, *_] = [a for a in run(times, x) if a.kind == "dose_level"]
     assert alarm.details["opened"] == {"reading_nsv_h": 2500.0, "level_nsv_h": 1000.0}
     assert alarm.opened_at == datetime.fromtimestamp(times[100].timestamp(), UTC)
+
+
+def test_a_station_without_history_has_no_background_to_report() -> None:
+    """The very first reading of a new station breaching a level: the alarm says the
+    background is unknown instead of passing the reading off as its own background."""
+    times, _, x = quiet(days=0.5)
+    x[0, 2] = 150_000.0
+    [alarm, *_] = [a for a in run(times, x) if a.kind == "dose_level" and a.station_id == "ST02"]
+    assert alarm.peak_nsv_h == 150_000.0
+    assert alarm.baseline_nsv_h is None
