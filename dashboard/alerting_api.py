@@ -132,6 +132,7 @@ def retry_notification(notification_id: RowId, store: StoreDep, _user: Admin) ->
 
 @short_links.get("/a/{alarm_id}", status_code=status.HTTP_307_TEMPORARY_REDIRECT)
 def alarm_link(alarm_id: AlarmId, request: Request) -> RedirectResponse:
-    """The alarm an SMS names; the target asks for a login, the link itself reveals nothing."""
-    target = request.app.url_path_for("get_alarm", alarm_id=str(alarm_id))
+    """The alarm page an SMS names; the page asks for a login, the link itself reveals nothing."""
+    root = request.scope.get("root_path", "")
+    target = root + request.app.url_path_for("alarm_page", alarm_id=str(alarm_id))
     return RedirectResponse(target, status_code=status.HTTP_307_TEMPORARY_REDIRECT)

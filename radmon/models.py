@@ -278,6 +278,9 @@ class SeriesPoint(BaseModel):
     min_nsv_h: float
     max_nsv_h: float
     count: int
+    # rain at the station: the reading's own, or the mean of the bucket's rain readings;
+    # None where the station reported none (no gauge, or no rain value in the bucket)
+    precip_mm_h: float | None = None
 
 
 class StationStats(BaseModel):

@@ -18,7 +18,7 @@ from radmon.config import Settings
 from radmon.models import Alarm, AlarmState, Category, Severity
 from radmon.store import Store
 from radmon.users import add_user
-from tests.dashboard.conftest import csrf_headers, TestClient
+from tests.dashboard.conftest import TestClient, csrf_headers
 from tests.dashboard.test_alarms_api import FIELDS
 
 PASSWORD = "correct horse"

@@ -172,6 +172,7 @@ def test_raw_readings(client: TestClient) -> None:
         "min_nsv_h": 50.0,
         "max_nsv_h": 50.0,
         "count": 1,
+        "precip_mm_h": None,
     }
     assert [p["mean_nsv_h"] for p in points] == [day_value(i) for i in range(DAY_READINGS)]
 
@@ -301,12 +302,14 @@ def test_reads_need_login_unless_open(closed_client: TestClient, path: str) -> N
 
 
 def test_map_page_needs_login_unless_open(closed_client: TestClient) -> None:
-    response = closed_client.get("/?lang=en")
-    assert response.status_code == 401
-    assert response.headers["content-type"].startswith("text/html")
-    assert "users and roles" in response.text
-    assert XSS_NAME not in response.text
-    assert "radmon-config" not in response.text  # no station data leaks into the page
+    response = closed_client.get("/?lang=en", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2F%3Flang%3Den"
+    form = closed_client.get(response.headers["location"])
+    assert form.status_code == 200 and form.headers["content-type"].startswith("text/html")
+    assert 'name="password"' in form.text
+    assert XSS_NAME not in form.text
+    assert "radmon-config" not in form.text  # no station data leaks into the page
 
 
 def test_healthz_needs_no_login(closed_client: TestClient) -> None:
