@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from urllib.parse import urlencode
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 import xstatic.pkg.leaflet as xstatic_leaflet
 from fastapi import FastAPI, Request, status
@@ -14,8 +14,22 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
 import radmon
-from dashboard import alerting_api, api, health, metrics, pages, push
+from dashboard import (
+    admin_pages,
+    alarm_pages,
+    alerting_api,
+    api,
+    audit_api,
+    health,
+    login,
+    metrics,
+    pages,
+    push,
+    station_page,
+)
 from dashboard.access import LoginRequired
+from dashboard.audit import AuditWrites
+from dashboard.ratelimit import LoginThrottle
 from ingest.stations import StationDirectory
 from radmon.config import Settings
 from radmon.store import SchemaNotReady, Store
@@ -83,6 +97,11 @@ def create_app(
     app.state.on_stored = on_stored
     app.state.stations = StationDirectory(store.stations, settings.ingest.station_refresh_s)
     app.state.secret = _secret(store, settings)
+    web = settings.web
+    app.state.login_throttle = LoginThrottle(
+        web.login_failures_per_address, web.login_failures_per_user, web.login_window_minutes * 60
+    )
+    app.add_middleware(AuditWrites)
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(alerting_api.router)
@@ -90,6 +109,11 @@ def create_app(
     app.include_router(push.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)
+    app.include_router(station_page.router)
+    app.include_router(alarm_pages.router)
+    app.include_router(login.router)
+    app.include_router(admin_pages.router)
+    app.include_router(audit_api.router)
     app.mount("/static/leaflet", StaticFiles(directory=xstatic_leaflet.BASE_DIR), name="leaflet")
     app.mount("/static/app", StaticFiles(directory=STATIC_DIR), name="app-static")
     app.add_exception_handler(OperationalError, _database_unavailable)

@@ -35,6 +35,11 @@ class AuditEntry(BaseModel):
     details: dict[str, Any]
 
 
+def _line(text: str) -> str:
+    """*text* as one bounded field; NUL (which PostgreSQL text refuses) shown as \\x00."""
+    return text[:_MAX_FIELD].replace("\x00", "\\x00")
+
+
 def record(
     store: Store,
     actor: str,
@@ -51,11 +56,11 @@ def record(
         return sql.insert(
             conn,
             at or datetime.now(UTC),
-            actor[:_MAX_FIELD],
-            action[:_MAX_FIELD],
-            target[:_MAX_FIELD],
+            _line(actor),
+            _line(action),
+            _line(target),
             outcome,
-            source[:_MAX_FIELD],
+            _line(source),
             details or {},
         )
 
