@@ -18,7 +18,14 @@ from alerting import admin
 from alerting.outbox import Notification
 from dashboard.access import require_read_access, require_role
 from dashboard.api import MAX_ROW_ID, AlarmId, Officer, StoreDep
-from dashboard.schemas import NewSilence, Problem, RetryAccepted, Silence
+from dashboard.schemas import (
+    SIGN_IN_ERRORS,
+    NewSilence,
+    Problem,
+    RetryAccepted,
+    Silence,
+    Unprocessable,
+)
 from radmon.errors import InputError
 from radmon.users import User
 
@@ -35,7 +42,7 @@ router = APIRouter(
     tags=["alerting"],
     dependencies=[Depends(require_read_access)],
     responses={
-        401: {"model": Problem, "description": "login required"},
+        **SIGN_IN_ERRORS,
         403: {"model": Problem, "description": "the user's role is too low"},
     },
 )
@@ -57,7 +64,14 @@ def list_silences(
     return [Silence.model_validate(row) for row in admin.silences(store, include_ended)]
 
 
-@router.post("/silences", status_code=status.HTTP_201_CREATED, responses={422: {"model": Problem}})
+@router.post(
+    "/silences",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        400: {"model": Problem, "description": "the body cannot be read (not UTF-8 text)"},
+        422: {"model": Unprocessable},
+    },
+)
 def add_silence(body: NewSilence, store: StoreDep, user: Officer) -> Silence:
     """Hold back the pages of matching alarms from now until ends_at (or for duration_minutes).
 
@@ -98,7 +112,7 @@ def expire_silence(silence_id: RowId, store: StoreDep, _user: Officer) -> Respon
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/notifications", responses={422: {"model": Problem}})
+@router.get("/notifications", responses={422: {"model": Unprocessable}})
 def list_notifications(
     store: StoreDep,
     _user: Officer,

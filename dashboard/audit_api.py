@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from dashboard.access import require_role
 from dashboard.api import LINK_HEADER, MAX_ROW_ID
 from dashboard.params import parse_instant
-from dashboard.schemas import Problem, Unprocessable
+from dashboard.schemas import SIGN_IN_ERRORS, Problem, Unprocessable
 from radmon import audit
 from radmon.audit import AuditEntry
 from radmon.store import Store
@@ -32,7 +32,7 @@ MAX_ENTRIES = 1000
     response_model=list[AuditEntry],
     responses={
         200: {"headers": {"Link": LINK_HEADER}},
-        401: {"model": Problem},
+        **SIGN_IN_ERRORS,
         403: {"model": Problem, "description": "the user is not an administrator"},
         422: {"model": Unprocessable},
     },

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
+
+from fastapi import Response, status
+
 
 def _opaque(tag: str) -> str:
     tag = tag.strip()
@@ -15,3 +20,26 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
     if if_none_match.strip() == "*":
         return True
     return any(_opaque(tag) == _opaque(etag) for tag in if_none_match.split(","))
+
+
+def strong_etag(body: bytes) -> str:
+    """A strong ETag for exactly these bytes (so JSON and CSV of one listing differ)."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def conditional(
+    body: bytes,
+    media_type: str,
+    if_none_match: str | None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """*body* with its ETag, or an empty 304 carrying the same headers when the client has it.
+
+    ``no-cache``: caches may keep the answer but must ask again each time, which is what a
+    board polling every few seconds wants.
+    """
+    etag = strong_etag(body)
+    sent = {**(headers or {}), "ETag": etag, "Cache-Control": "no-cache"}
+    if not_modified(if_none_match, etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=sent)
+    return Response(content=body, media_type=media_type, headers=sent)

@@ -15,7 +15,13 @@ MAX_NOTE = 2000
 # Longest silence the API sets up: maintenance, not switching alerting off for good.
 MAX_SILENCE_MINUTES = 30 * 24 * 60
 
-Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NOTE)]
+# A character str.strip() keeps, spelt so that JSON Schema's \s (ECMA) and Python's agree: the
+# documented pattern then refuses exactly the notes that are blank once stripped.
+_VISIBLE = r"[^\s\x1c-\x1f\x85\ufeff]"
+Note = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NOTE, pattern=_VISIBLE),
+]
 
 
 class Health(BaseModel):
@@ -65,6 +71,28 @@ class Problem(BaseModel):
     """The body of every error answer: what went wrong, in words a person can act on."""
 
     detail: str
+
+
+class FieldError(BaseModel):
+    """One parameter FastAPI refused before the endpoint ran (its own error format)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+# What every operation behind sign-in may answer before it runs.
+SIGN_IN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "login required"},
+    429: {"model": Problem, "description": "too many failed sign-ins: retry after Retry-After"},
+}
+
+
+class Unprocessable(BaseModel):
+    """A 422: a sentence when a rule across parameters is broken (end before start), or
+    FastAPI's list of refused fields when a parameter does not match its schema."""
+
+    detail: str | list[FieldError]
 
 
 class PushedReading(BaseModel):

@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -212,19 +213,44 @@ def listing(
     station_id: str | None = None,
     since: datetime | None = None,
     limit: int = 1000,
+    severities: Sequence[str] | None = None,
+    category: str | None = None,
+    acknowledged: bool | None = None,
+    before: int | None = None,
 ) -> list[Alarm]:
-    """Alarms, the most recently opened first."""
+    """Alarms, the most recently opened first: by (opened_at, id) descending, a total order.
+
+    *before* is the id of the last alarm of the previous page: the page goes on after it in
+    that order, wherever that alarm now stands (acknowledged or cleared since), so pages
+    never repeat an alarm. LookupError when there is no alarm *before*.
+    """
     if state not in STATE_FILTERS:
         raise ValueError(f"state={state!r}: expected one of {', '.join(STATE_FILTERS)}")
     if limit < 1:
         raise ValueError(f"limit={limit!r}: expected at least 1")
-    query = select(alarms).order_by(alarms.c.opened_at.desc(), alarms.c.id.desc()).limit(limit)
+    c = alarms.c
+    query = select(alarms).order_by(c.opened_at.desc(), c.id.desc()).limit(limit)
     if state == "open":
-        query = query.where(alarms.c.state.in_(_OPEN))
+        query = query.where(c.state.in_(_OPEN))
     if station_id is not None:
-        query = query.where(alarms.c.station_id == station_id)
+        query = query.where(c.station_id == station_id)
     if since is not None:
-        query = query.where(alarms.c.opened_at >= since)
+        query = query.where(c.opened_at >= since)
+    if severities is not None:
+        query = query.where(c.severity.in_(list(severities)))
+    if category is not None:
+        query = query.where(c.category == category)
+    if acknowledged is not None:
+        acked = [_ACTIVE_ACK, _CLEARED_ACK]
+        query = query.where(c.state.in_(acked) if acknowledged else c.state.not_in(acked))
+    if before is not None:
+        # opened_at is part of the episode key: it never changes once stored
+        opened_at = conn.execute(select(c.opened_at).where(c.id == before)).scalar()
+        if opened_at is None:
+            raise LookupError(f"before={before}: no such alarm")
+        query = query.where(
+            or_(c.opened_at < opened_at, and_(c.opened_at == opened_at, c.id < before))
+        )
     return [_alarm(row) for row in conn.execute(query).mappings()]
 
 

@@ -151,7 +151,17 @@ def test_openapi_documents_the_alarm_listing(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     operation = spec["paths"]["/api/v1/alarms"]["get"]
     params = {p["name"]: p for p in operation["parameters"]}
-    assert set(params) == {"state", "station_id", "limit"}
+    assert set(params) == {
+        "state",
+        "station_id",
+        "severity",
+        "category",
+        "acknowledged",
+        "limit",
+        "before",
+        "format",
+        "if-none-match",
+    }
     assert params["state"]["schema"]["enum"] == ["open", "all"]
     assert params["state"]["schema"]["default"] == "open"
     assert params["limit"]["schema"]["minimum"] == 1

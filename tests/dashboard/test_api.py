@@ -336,8 +336,10 @@ def test_map_page_uses_local_assets_only(client: TestClient) -> None:
     for cdn in ("unpkg", "jsdelivr", "cdnjs", "googleapis", "cloudflare"):
         assert cdn not in html
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
-    assets = [s for s in sources if not s.startswith(("?", "data:"))]
-    assert sorted(assets) == [
+    assert all(s.startswith(("/", "?", "data:")) for s in sources), sources  # nothing remote
+    assets = [s for s in sources if s.startswith("/static/")]
+    assert sorted(set(assets)) == [
+        "/static/app/app.css",
         "/static/app/map.css",
         "/static/app/map.js",
         "/static/leaflet/leaflet.css",
