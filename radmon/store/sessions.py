@@ -66,9 +66,7 @@ def remove(conn: Connection, token: str) -> int:
 
 def remove_user(conn: Connection, user_name: str) -> int:
     """End every session of *user_name* (disabled, new password, new role)."""
-    return conn.execute(
-        delete(web_sessions).where(web_sessions.c.user_name == user_name)
-    ).rowcount
+    return conn.execute(delete(web_sessions).where(web_sessions.c.user_name == user_name)).rowcount
 
 
 def remove_expired(conn: Connection, now: datetime) -> int:
