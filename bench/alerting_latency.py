@@ -31,7 +31,8 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -302,7 +303,20 @@ def summary(values: Sequence[float]) -> dict[str, float]:
     }
 
 
-def run(args: argparse.Namespace, url: str, host: str, port: int, workdir: Path) -> dict[str, Any]:
+def run(
+    args: argparse.Namespace,
+    url: str,
+    host: str,
+    port: int,
+    workdir: Path,
+    during: Callable[[Path, int], AbstractContextManager[dict[str, Any]]] | None = None,
+    serve: Sequence[str] = ("radmon", "serve"),
+) -> dict[str, Any]:
+    """One run; *during* (given the node's configuration file and web port) is entered once the
+    node is ready, before the warm-up, and left when the run ends: more load on the node while
+    it is measured (``bench.dashboard_live``'s map clients). It yields a dict, kept as
+    ``result["during"]``. *serve* is the module (and arguments) the node runs under
+    ``python -m``."""
     tag = secrets.token_hex(4)
     prefix = f"bench-{tag}/v1"
     background_ids = [f"BG{i:05d}" for i in range(args.background_stations)]
@@ -323,6 +337,7 @@ def run(args: argparse.Namespace, url: str, host: str, port: int, workdir: Path)
     breacher: paho.Client | None = None
     log_path = workdir / "serve.log"
     result: dict[str, Any] = {"topic_prefix": prefix}
+    extra = ExitStack()
     try:
         web_port = free_port()
         mqtt = {
@@ -340,12 +355,14 @@ def run(args: argparse.Namespace, url: str, host: str, port: int, workdir: Path)
         prepare_session(load_settings(config))
         with log_path.open("wb") as log:
             node = subprocess.Popen(
-                [sys.executable, "-m", "radmon", "serve", "--config", str(config)],
+                [sys.executable, "-m", *serve, "--config", str(config)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         wait_ready(node, web_port)
         print(f"serve ready after {time.perf_counter() - began:.1f} s (upgrade, import, start)")
+        if during is not None:
+            result["during"] = extra.enter_context(during(config, web_port))
 
         budget = args.warmup + args.probes * args.probe_spacing + args.breaches * args.spacing
         bg = mp.get_context("spawn").Process(
@@ -458,6 +475,7 @@ def run(args: argparse.Namespace, url: str, host: str, port: int, workdir: Path)
         result["first_sms"] = delivered[0]["text"] if delivered else None
         result["serve_pid_rss_mb"] = peak_rss_mb(node.pid)
     finally:
+        extra.close()
         stop_bg.set()
         if bg is not None:
             bg.join(30)

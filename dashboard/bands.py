@@ -1,7 +1,10 @@
-"""Dose-rate colour bands of the map: one definition for the markers and the legend.
+"""Dose-rate colour bands and alarm rings of the map: one definition for markers and legend.
 
 The bands are fixed (not relative to each station's background) so that a colour means the
 same dose rate on every station and every day; detectors judge anomalies, the map shows levels.
+An open alarm is a ring around the marker in its severity's colour, heavier as it gets worse,
+so a level and an alarm read apart: the fill is what the probe measures, the ring what the
+detectors made of it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,25 @@ BANDS: tuple[Band, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Ring:
+    """The ring drawn around a station whose most severe open alarm is ``severity``."""
+
+    severity: str
+    colour: str
+    weight: int
+
+
+RINGS: tuple[Ring, ...] = (
+    Ring("info", "#1e88e5", 3),
+    Ring("warning", "#ff8f00", 3),
+    Ring("alert", "#d50000", 4),
+    Ring("emergency", "#212121", 5),
+)
+# The thin dark edge of a marker without an open alarm.
+PLAIN_EDGE = "#263238"
+
+
 def colour_for(dose_rate_nsv_h: float | None, online: bool = True) -> str:
     """The fill colour of a marker; grey when the station is offline or has no reading."""
     if dose_rate_nsv_h is None or not online:
@@ -45,3 +67,11 @@ def colour_for(dose_rate_nsv_h: float | None, online: bool = True) -> str:
 def bands_for_page() -> list[dict[str, Any]]:
     """The bands as plain data for the page's JavaScript (lowest first)."""
     return [asdict(band) for band in BANDS]
+
+
+def rings_for_page(strings: dict[str, str]) -> list[dict[str, Any]]:
+    """The rings as plain data for the page (least severe first), with their words."""
+    return [
+        {**asdict(ring), "label": strings.get(f"severity_{ring.severity}", ring.severity)}
+        for ring in RINGS
+    ]

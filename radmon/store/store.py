@@ -389,22 +389,23 @@ class Store:
     def _latest_compute(self, conn: Connection, marker: str | None) -> _LatestSnapshot:
         """The answer from the database; objects of stations and readings that did not change
         since the previous answer are reused (building 1,000 of them took most of the time)."""
-        rows = conn.execute(self._latest_query()).mappings().all()
+        rows = conn.execute(self._latest_query()).all()
         severities = self._open_severities(conn)
         before: _LatestSnapshot | None = getattr(self, "_latest_cache", None)
         known = before.by_station if before is not None else {}
         items = []
         by_station: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], LatestReading]] = {}
         for row in rows:
-            station_id = row["station_id"]
-            key = tuple(row.get(k) for k in _STATION_FIELDS)
-            newest = (row["r_time"], row["dose_rate_nsv_h"], severities.get(station_id))
+            station_id = row.station_id
+            key = row[:-2]  # the station's columns; the query ends with the newest reading's two
+            newest = (row.r_time, row.dose_rate_nsv_h, severities.get(station_id))
             old = known.get(station_id)
             if old is not None and old[0] == key and old[1] == newest:
                 item = old[2]
             else:
+                same_station = old is not None and old[0] == key
                 item = LatestReading.model_construct(
-                    station=old[2].station if old is not None and old[0] == key else _station(row),
+                    station=old[2].station if same_station else _station(row._mapping),
                     time=newest[0],
                     dose_rate_nsv_h=newest[1],
                     severity=newest[2],
