@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 def outline_setting(settings: Settings) -> str:
     """``web.outline_geojson``: a shipped outline's name or a file's path; "" for none."""
-    return getattr(settings.web, "outline_geojson", DEFAULT_OUTLINE)
+    return settings.web.outline_geojson
 
 
 def _outline(settings: Settings) -> bytes | None:

@@ -134,6 +134,9 @@ class WebSettings(Section):
     port: int = Field(default=8080, ge=0, le=65535)
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     tile_attribution: str = "&copy; OpenStreetMap contributors"
+    # The map's offline base layer: a shipped outline's name (gis/outlines) or a GeoJSON path;
+    # "" for none.
+    outline_geojson: str = "quang_ninh"
     # Reverse proxies whose X-Forwarded-Proto/-For are believed (TLS ends there).
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
     # Signs CSRF tokens; by default a random key kept in the database (same on every node).
