@@ -190,8 +190,13 @@ def wait_http(url: str, timeout_s: float = 60, process: subprocess.Popen | None 
         time.sleep(0.2)
 
 
-# The node as committed, and with the stations route proposed for dashboard/api.py.
-NODES = {"radmon": ["radmon", "serve"], "proposed": ["bench.dashboard_node"]}
+# The node as committed; with the stations route proposed for dashboard/api.py; with that and
+# gc.freeze() after startup (proposed for radmon/runtime.py).
+NODES = {
+    "radmon": ["radmon", "serve"],
+    "proposed": ["bench.dashboard_node"],
+    "proposed-gc": ["bench.dashboard_node", "--gc-freeze"],
+}
 
 
 @contextmanager

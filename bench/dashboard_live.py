@@ -252,7 +252,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--nodes",
         default="radmon",
         help="comma-separated: radmon (the node as committed), proposed (with the stations "
-        "route proposed for dashboard/api.py); the clients run against each in turn",
+        "route proposed for dashboard/api.py), proposed-gc (and gc.freeze() after startup); "
+        "the clients run against each in turn",
     )
     parser.add_argument("--mqtt-host", default="127.0.0.1")
     parser.add_argument("--mqtt-port", type=int, default=1883)

@@ -1,16 +1,20 @@
 """``radmon serve`` with ``GET /api/v1/stations`` answered by ``dashboard.geojson.live_layer``.
 
-The change proposed for dashboard/api.py, applied in memory so the dashboard benchmarks can
-measure it beside the node as committed (``--proposed-api``): the same app, routes and
-uvicorn as ``radmon serve``, except that this one route, placed first, answers from a layer at
-most ``LIVE_MAX_AGE_S`` old, shared by every poll within that time. Once api.py does this
-itself, the two nodes are the same.
+The changes proposed for dashboard/api.py (and, with ``--gc-freeze``, for radmon/runtime.py),
+applied in memory so the dashboard benchmarks can measure them beside the node as committed:
+the same app, routes and uvicorn as ``radmon serve``, except that this one route, placed first,
+answers from a layer at most ``LIVE_MAX_AGE_S`` old, shared by every poll within that time;
+``--gc-freeze`` also moves every object alive once the app is made out of the garbage
+collector's reach (``gc.freeze()``), so a full collection no longer walks the whole startup
+heap (about 140 ms, in the middle of some poll, every few seconds of live ingest). Once the
+committed code does this itself, the nodes are the same.
 
-    python -m bench.dashboard_node --config FILE      # as radmon serve --config FILE
+    python -m bench.dashboard_node [--gc-freeze] --config FILE   # as radmon serve --config FILE
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -37,7 +41,7 @@ def list_stations(
     return Response(content=layer.body, media_type=GEOJSON, headers=headers)
 
 
-def with_proposed_route(create_app: Any) -> Any:
+def with_proposed_route(create_app: Any, freeze: bool = False) -> Any:
     def create(*args: Any, **kwargs: Any) -> FastAPI:
         app = create_app(*args, **kwargs)
         route = APIRoute(
@@ -47,6 +51,8 @@ def with_proposed_route(create_app: Any) -> Any:
             dependencies=[Depends(require_read_access)],
         )
         app.router.routes.insert(0, route)  # matched before the committed one
+        if freeze:
+            gc.freeze()  # the node's tasks are made; uvicorn starts next
         return app
 
     return create
@@ -55,8 +61,12 @@ def with_proposed_route(create_app: Any) -> Any:
 def main(argv: Sequence[str] | None = None) -> None:
     from radmon.cli import main as radmon_main
 
-    dashboard.create_app = with_proposed_route(dashboard.create_app)
-    sys.argv = ["radmon", "serve", *(sys.argv[1:] if argv is None else argv)]
+    args = list(sys.argv[1:] if argv is None else argv)
+    freeze = "--gc-freeze" in args
+    if freeze:
+        args.remove("--gc-freeze")
+    dashboard.create_app = with_proposed_route(dashboard.create_app, freeze)
+    sys.argv = ["radmon", "serve", *args]
     radmon_main()
 
 

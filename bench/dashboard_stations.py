@@ -211,7 +211,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=sorted(NODES),
         default="radmon",
         help="radmon: the node as committed; proposed: with the stations route proposed for "
-        "dashboard/api.py (bench.dashboard_node)",
+        "dashboard/api.py; proposed-gc: and gc.freeze() after startup (bench.dashboard_node)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
     parser.add_argument("--pg", default=ADMIN_URL)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 import signal
@@ -190,6 +191,9 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
     if store.dialect == "postgresql":
         tasks.append(asyncio.create_task(keep_rollups_current(store, stop)))
     app = create_app(store, settings, open_reads=open_reads, ingest=ingest, on_stored=on_stored)
+    # Everything made so far lives as long as the node: keep it out of the collector's scans,
+    # which otherwise stall every request under load (bench/dashboard_live.py).
+    gc.freeze()
     config = uvicorn.Config(
         app,
         host=settings.web.host,
