@@ -74,28 +74,22 @@
   state.layers.tiles = tiles;
   state.layers.outline = outline;
 
-  function setBase(name) {
-    state.switching = true;
-    if (name === "outline" && outline) {
-      map.removeLayer(tiles);
-      outline.addTo(map);
-    } else {
-      if (outline) map.removeLayer(outline);
-      tiles.addTo(map);
-    }
-    state.switching = false;
-    noteBase(name);
-  }
-
   function noteBase(name) {
     state.base = name;
     map.getContainer().classList.toggle("base-outline", name === "outline");
   }
 
   function fallBack() {
+    // tiles unreachable (no internet, blocked proxy): the outline, unless a person chose
     if (state.fallback || state.chosenBase || state.tiles.loaded > 0) return;
     state.fallback = true;
-    if (outline) setBase("outline");
+    if (outline) {
+      state.switching = true;  // not a person's choice: see baselayerchange below
+      map.removeLayer(tiles);
+      outline.addTo(map);
+      state.switching = false;
+      noteBase("outline");
+    }
     showStatus();
   }
 
