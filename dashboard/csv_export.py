@@ -20,6 +20,8 @@ from typing import Any
 from fastapi import Response
 
 from dashboard.http_cache import conditional
+from detectors.frames import ALARM_COLUMNS as CONTRACT_ALARM_COLUMNS
+from ingest.exporters.base import utc_text
 from radmon.models import Alarm, Resolution, SeriesPoint, StationStats
 
 CSV = "text/csv"
@@ -27,14 +29,7 @@ CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 
 # The detection files' alarm columns (CONTRACTS) first, then what the store knows besides.
 ALARM_COLUMNS = (
-    "station_id",
-    "start",
-    "end",
-    "kind",
-    "category",
-    "severity",
-    "peak_nsv_h",
-    "baseline_nsv_h",
+    *CONTRACT_ALARM_COLUMNS,
     "id",
     "state",
     "station_name",
@@ -66,14 +61,6 @@ _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 def text_cell(value: str) -> str:
     """*value* as a spreadsheet shows it, never as a formula it would run."""
     return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def utc_text(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}"
-    return text + "Z"
 
 
 def _cell(value: Any) -> str:

@@ -34,8 +34,6 @@ POLL_MS = 4000
 # has loaded this long after the page started.
 TILE_ERRORS_BEFORE_FALLBACK = 3
 TILE_TIMEOUT_MS = 4000
-# The outline shipped for the province this software was first set up for (gis/outlines/).
-DEFAULT_OUTLINE = "quang_ninh"
 GEOJSON = "application/geo+json"
 
 router = APIRouter(include_in_schema=False)

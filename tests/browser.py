@@ -108,6 +108,16 @@ class Watched:
             assert parts.netloc in allowed, f"request left the site: {url}"
 
 
+def sign_in(page, url: str, name: str, password: str, then: str = "/") -> None:
+    """Ask for *then*, get the login form, sign in, and land back on *then*."""
+    page.goto(url + then)
+    assert "/login" in page.url, "the page let somebody in unseen"
+    page.fill("#name", name)
+    page.fill("#password", password)
+    page.click("form.stacked button[type=submit]")
+    page.wait_for_url(url + then)
+
+
 def screenshot(page, name: str) -> Path:
     """Keep a screenshot under test-artifacts/ (CI keeps the folder)."""
     ARTIFACTS.mkdir(exist_ok=True)

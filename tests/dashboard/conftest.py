@@ -19,6 +19,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from dashboard import create_app
+from tests.browser import chromium
 
 XSS_NAME = "<script>alert(1)</script>"
 
@@ -41,6 +42,13 @@ def make_settings(tmp_path: Path, **overrides: dict) -> Settings:
         web={"tile_url": DEAD_TILES, "tile_attribution": "test tiles"},
         **overrides,
     )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium, shared by a module's browser tests (skipped where it is missing)."""
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

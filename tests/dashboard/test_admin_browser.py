@@ -16,7 +16,7 @@ from dashboard import create_app
 from radmon import users
 from radmon.store import Store
 from radmon.users import add_user, get_user
-from tests.browser import Watched, chromium, screenshot, serve
+from tests.browser import Watched, chromium, screenshot, serve, sign_in
 from tests.dashboard.conftest import make_settings, seed
 
 pytestmark = pytest.mark.browser
@@ -40,15 +40,6 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str,
         store.close()
 
 
-def sign_in(page, url: str, name: str, then: str) -> None:
-    """Ask for *then*, get the login form, sign in, and land back on *then*."""
-    page.goto(url + then)
-    page.fill("#name", name)
-    page.fill("#password", PASSWORD)
-    page.click("form.stacked button[type=submit]")
-    page.wait_for_url(url + then)
-
-
 def test_an_admin_adds_a_user_and_a_viewer_is_kept_out(site: tuple[str, Store]) -> None:
     url, store = site
     with chromium() as browser:
@@ -56,7 +47,7 @@ def test_an_admin_adds_a_user_and_a_viewer_is_kept_out(site: tuple[str, Store]) 
         page = context.new_page()
         watched = Watched()
         watched.attach(page)
-        sign_in(page, url, "an", "/admin/users")
+        sign_in(page, url, "an", PASSWORD, "/admin/users")
         assert page.locator('nav.main-nav a[href="/admin/users"]').count() == 1
         form = page.locator("#add-user")
         form.locator("#new-name").fill("chi")
@@ -76,7 +67,7 @@ def test_an_admin_adds_a_user_and_a_viewer_is_kept_out(site: tuple[str, Store]) 
 
         context = browser.new_context(locale="vi-VN")
         page = context.new_page()
-        sign_in(page, url, "viet", "/alarms")
+        sign_in(page, url, "viet", PASSWORD, "/alarms")
         assert page.locator("nav.main-nav a").count() == 2  # map and alarms, no administration
         assert page.locator('a[href="/admin/users"]').count() == 0
         answer = page.goto(url + "/admin/users")

@@ -15,7 +15,7 @@ import pytest
 from dashboard import alarm_pages, create_app
 from radmon.models import Alarm, Category, Severity, Station
 from radmon.store import Store
-from tests.browser import Watched, chromium, screenshot, serve
+from tests.browser import Watched, screenshot, serve
 from tests.dashboard.conftest import XSS_NAME, make_settings
 
 pytestmark = pytest.mark.browser
@@ -96,12 +96,6 @@ def site(tmp_path) -> Iterator[Site]:
             yield Site(url, store, ids)  # type: ignore[arg-type]
     finally:
         store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from dashboard.i18n import STRINGS
 from dashboard.pages import POLL_MS
 from radmon.models import Alarm, Category, Reading, Severity, Station
 from radmon.store import Store
-from tests.browser import Watched, chromium, closed_port, screenshot, serve
+from tests.browser import Watched, closed_port, screenshot, serve
 from tests.dashboard.conftest import XSS_NAME, make_settings
 
 pytestmark = pytest.mark.browser
@@ -119,12 +119,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
             yield LiveSite(url, tile_host, store, expected, alarm_ids)
     finally:
         store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

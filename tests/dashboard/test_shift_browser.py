@@ -25,7 +25,7 @@ from radmon.models import Reading, Station
 from radmon.store import Store
 from radmon.users import add_user
 from tests.broker import Broker, free_port
-from tests.browser import Watched, chromium, closed_port, screenshot
+from tests.browser import Watched, closed_port, screenshot, sign_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,23 +103,12 @@ def served(pg_url: str, broker: Broker, tmp_path: Path) -> Iterator[Served]:
         store.close()
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
-    with chromium() as browser:
-        yield browser
-
-
 def _sign_in(browser, url: str, name: str):
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="vi-VN")
     page = context.new_page()
     watched = Watched()
     watched.attach(page)
-    page.goto(url + "/", wait_until="domcontentloaded")
-    assert "/login" in page.url  # nobody is let in unseen
-    page.fill("#name", name)
-    page.fill("#password", PASSWORD)
-    page.click("form.stacked button[type=submit]")
-    page.wait_for_url(url + "/")
+    sign_in(page, url, name, PASSWORD)
     return context, page, watched
 
 

@@ -16,7 +16,7 @@ from dashboard import create_app
 from dashboard.station_page import SEVERITY_COLOURS
 from radmon.models import Alarm, AlarmState, Category, Reading, Severity, Station
 from radmon.store import Store
-from tests.browser import Watched, chromium, screenshot, serve
+from tests.browser import Watched, screenshot, serve
 from tests.dashboard.conftest import XSS_NAME, make_settings
 
 pytestmark = pytest.mark.browser
@@ -85,12 +85,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield url
     finally:
         store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as browser:
-        yield browser
 
 
 def loads(page) -> int:
