@@ -306,8 +306,17 @@ def test_postgres_layout_without_timescaledb(pg_url: str) -> None:
 
 
 @pytest.mark.postgres
-def test_timescaledb_hypertable_and_aggregates(pg_url: str) -> None:
-    store = Store.open(load_settings(database={"url": pg_url}))
+def test_timescaledb_hypertable_aggregates_and_policies(pg_url: str) -> None:
+    """On TimescaleDB: the hypertable, both aggregates, and the chunk size, compression and
+    retention that ``store.*`` asks for; a later upgrade with the policies off removes them.
+
+    View and column names are TimescaleDB 2.x's informational views (timescaledb_information.
+    hypertables, dimensions, continuous_aggregates, jobs, compression_settings); a policy's job
+    is found by its ``proc_name`` (policy_compression, policy_retention,
+    policy_refresh_continuous_aggregate), whose ``config`` holds compress_after or drop_after.
+    """
+    policies = {"chunk_interval_days": 3, "compress_after_days": 10, "retention_days": 400}
+    store = Store.open(load_settings(database={"url": pg_url}, store=policies))
     try:
         with store.engine.connect() as conn:
             has = conn.execute(
@@ -320,8 +329,15 @@ def test_timescaledb_hypertable_and_aggregates(pg_url: str) -> None:
         with store.engine.connect() as conn:
             hyper = conn.execute(
                 text(
-                    "SELECT count(*) FROM timescaledb_information.hypertables "
+                    "SELECT compression_enabled FROM timescaledb_information.hypertables "
                     "WHERE hypertable_name = 'readings'"
+                )
+            ).all()
+            chunk_days = conn.execute(
+                text(
+                    "SELECT time_interval = make_interval(days => 3) "
+                    "FROM timescaledb_information.dimensions "
+                    "WHERE hypertable_name = 'readings' AND column_name = 'time'"
                 )
             ).scalar_one()
             caggs = (
@@ -331,7 +347,74 @@ def test_timescaledb_hypertable_and_aggregates(pg_url: str) -> None:
                 .scalars()
                 .all()
             )
-        assert hyper == 1
+            refreshed = (
+                conn.execute(
+                    text(
+                        "SELECT c.view_name FROM timescaledb_information.jobs j "
+                        "JOIN timescaledb_information.continuous_aggregates c "
+                        "ON c.materialization_hypertable_schema = j.hypertable_schema "
+                        "AND c.materialization_hypertable_name = j.hypertable_name "
+                        "WHERE j.proc_name = 'policy_refresh_continuous_aggregate'"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            segment_order = conn.execute(
+                text(
+                    "SELECT attname, segmentby_column_index, orderby_column_index, orderby_asc "
+                    "FROM timescaledb_information.compression_settings "
+                    "WHERE hypertable_name = 'readings' "
+                    "AND (segmentby_column_index IS NOT NULL OR orderby_column_index IS NOT NULL) "
+                    "ORDER BY attname"
+                )
+            ).all()
+            jobs = _policy_jobs(conn)
+        assert hyper == [(True,)], "readings is one hypertable, with compression enabled"
+        assert chunk_days is True, "chunks of store.chunk_interval_days"
         assert set(caggs) == {"readings_hourly", "readings_daily"}
+        assert sorted(refreshed) == ["readings_daily", "readings_hourly"]
+        assert [tuple(row) for row in segment_order] == [
+            ("station_id", 1, None, None),
+            ("time", None, 1, False),  # time DESC
+        ]
+        assert jobs == {
+            "policy_compression": [("compress_after", True)],  # 10 days
+            "policy_retention": [("drop_after", True)],  # 400 days
+        }
     finally:
         store.close()
+
+    # The same database, upgraded again with both policies turned off: their jobs are gone.
+    off = {"compress_after_days": None, "retention_days": None}
+    again = Store.open(load_settings(database={"url": pg_url}, store=off))
+    try:
+        again.upgrade()
+        with again.engine.connect() as conn:
+            assert _policy_jobs(conn) == {}
+    finally:
+        again.close()
+
+
+def _policy_jobs(conn) -> dict[str, list[tuple[str, bool]]]:
+    """The compression and retention jobs on ``readings``: proc_name → [(config key, whether
+    its interval equals the one set above)]."""
+    rows = conn.execute(
+        text(
+            "SELECT proc_name, "
+            "CASE proc_name WHEN 'policy_compression' THEN 'compress_after' "
+            "ELSE 'drop_after' END AS key, "
+            "CASE proc_name "
+            "WHEN 'policy_compression' THEN "
+            "(config->>'compress_after')::interval = make_interval(days => 10) "
+            "ELSE (config->>'drop_after')::interval = make_interval(days => 400) END AS matches "
+            "FROM timescaledb_information.jobs "
+            "WHERE hypertable_name = 'readings' "
+            "AND proc_name IN ('policy_compression', 'policy_retention') "
+            "ORDER BY proc_name"
+        )
+    ).all()
+    found: dict[str, list[tuple[str, bool]]] = {}
+    for proc, key, matches in rows:
+        found.setdefault(proc, []).append((key, matches))
+    return found
