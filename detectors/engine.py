@@ -25,6 +25,7 @@ from detectors.baseline import Baseline
 from detectors.columns import Column, Columns, pack, unpack
 from detectors.episodes import SEVERITIES, Episodes, Slot, iso
 from detectors.rain import DRY_EXCESS, Washout, distances_km, neighbour_weights
+from detectors.unseen_rain import UNSEEN_TRANSIENT_RELATIVE, UnseenRain
 from radmon.config import DetectionSettings
 from radmon.models import Alarm, Category, Reading, Severity, Station
 from radmon.times import zone
@@ -88,6 +89,7 @@ class Engine:
         )
         self.baseline = Baseline()
         self.washout = Washout()
+        self.unseen = UnseenRain()
         self.episodes = Episodes(SLOTS, self.settings.clear_after_s, self.ids.__getitem__)
         # absolute levels per station (rows) and level (columns, NaN-padded)
         tables = [self.settings.levels, *self.settings.station_levels.values()]
@@ -131,7 +133,7 @@ class Engine:
         capacity = len(self.table)
         if n > capacity:
             size = max(n, 2 * capacity, 16)
-            for part in (self.table, self.baseline, self.washout, self.episodes):
+            for part in (self.table, self.baseline, self.washout, self.unseen, self.episodes):
                 part.grow(size)
             width = self._levels.shape[1]
             self._levels = np.vstack([self._levels, np.full((size - capacity, width), np.nan)])
@@ -335,9 +337,11 @@ class Engine:
         shift = s.step_relative * dry
         statistic, _llr = radiological.cusum(tab.cusum[idx], residual, sigma, shift, h)
         statistic = np.where(warm, statistic, 0.0)
-        passing = warm & radiological.transient(
-            residual, sigma, dry, s.transient_sigma, s.transient_relative
+        gauged = self.washout.table.gauge[idx]
+        relative = np.where(
+            gauged, s.transient_relative, max(s.transient_relative, UNSEEN_TRANSIENT_RELATIVE)
         )
+        passing = warm & radiological.transient(residual, sigma, dry, s.transient_sigma, relative)
         rising = statistic >= RISING_SHARE * h
         tab.cusum[idx] = statistic
         regional = np.zeros(len(idx), dtype=bool)
@@ -350,9 +354,14 @@ class Engine:
                 & (near >= REGIONAL_NEIGHBOURS)
                 & ~raining[rows]
             )
-        fires = passing | (statistic >= h) | regional
-        abnormal = passing | rising
+        # a step at a station without a gauge waits until its shape rules out unseen rain
+        step = statistic >= h
         anomaly_open = ep.is_open(ANOMALY)[idx]
+        held = (step | regional) & ~passing & ~anomaly_open & ~gauged
+        shape_var = np.fmax(spread**2, counting / dry**2)
+        confirmed = self.unseen.judge(idx, held, residual / dry, shape_var, interval)
+        fires = passing | ((step | regional) & ~held) | confirmed
+        abnormal = passing | rising
         bad = np.where(anomaly_open, abnormal, fires)
         severity = np.where(residual >= dry, _ALERT, _WARNING).astype(np.int8)
 
@@ -505,6 +514,7 @@ class Engine:
         arrays.update(self.table.dump("station"))
         arrays.update(self.baseline.table.dump("baseline"))
         arrays.update(self.washout.table.dump("washout"))
+        arrays.update(self.unseen.table.dump("unseen"))
         episode_arrays, episode_meta = self.episodes.dump()
         arrays.update(episode_arrays)
         meta = {
@@ -544,6 +554,7 @@ class Engine:
         self.table.load("station", arrays)
         self.baseline.table.load("baseline", arrays)
         self.washout.table.load("washout", arrays)
+        self.unseen.table.load("unseen", arrays)
         self.episodes.load(arrays, meta["episodes"])
         self._levels = np.full((len(self.table), self._levels.shape[1]), np.nan)
         self._level_ranks = np.full(self._levels.shape, -1, dtype=np.int64)

@@ -1,0 +1,134 @@
+"""Rises at stations that cannot see their own rain, held until their shape rules out washout.
+
+A shower no gauge sees looks, for its first readings, like a source left near the probe: both
+lift the dose rate. What tells them apart is the shape. A source is a step: background, at most
+one reading partly lifted, then one level that stays. Washout builds up while the rain falls
+(over several readings in widespread rain) and, once it stops, decays with the half-life of the
+radon progeny (30–45 min, DOMAIN.md). So a statistical step or regional rise at a station
+without a gauge opens an alarm only when the readings from just before the rise are a step and
+no decay from an early stop of the rain explains the held readings nearly as well. A rise that
+is no step by the end of the window waits: it goes, or after ``SUSTAINED_H`` it opens an alarm
+whatever its shape, since no unseen shower lasts that long. The cost is delay at those
+stations, about three readings for a clear step, and the guard is only as good as the shape:
+a burst of heavy first rain that lifts one reading by more than ``UNSEEN_TRANSIENT_RELATIVE``
+still counts as a passing source.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.columns import Column, Columns
+from detectors.rain import DECAY_PER_H
+
+WINDOW = 12  # readings held at most (2 h at 10 min); a rise not judged a step by then waits
+BEFORE = 6  # readings before the hold, which show the onset
+SUSTAINED_H = 12.0  # a rise held this long opens an alarm whatever its shape
+MIN_READINGS = 4  # the shortest hold: fewer cannot show a decay at 10-min intervals
+MIN_AFTER_PEAK = 3  # a decay is fitted to at least this many readings
+LAST_STOP = 2  # unseen rain stops within this many readings of the window's start
+DECAY_EVIDENCE = 9.0  # χ² by which the flat level must beat every washout decay
+FLAT_CHI2 = 2.5  # per degree of freedom: the excess is one level, not a rise or a fall
+# A passing source at a station without a gauge must lift one reading this much above the
+# background: the first shower after a dry spell alone lifts it by +50–100 % (DOMAIN.md), and a
+# source worth the name (2 × background) still clears it through the counting noise.
+UNSEEN_TRANSIENT_RELATIVE = 0.9
+
+
+class UnseenRain:
+    """Per station: its latest relative excesses, and those since a held rise began."""
+
+    def __init__(self) -> None:
+        self.table = Columns(
+            {
+                "n": Column(np.int64, 0),  # readings held (0: no hold)
+                "held_h": Column(np.float64, 0.0),  # hours since the hold began
+                "recent": Column(np.float64, np.nan, BEFORE),  # the excess before this reading
+                "recent_var": Column(np.float64, np.nan, BEFORE),
+                "excess": Column(np.float64, np.nan, BEFORE + WINDOW),  # before + held
+                "var": Column(np.float64, np.nan, BEFORE + WINDOW),
+                "decay": Column(np.float64, np.nan),  # washout left after one interval
+            }
+        )
+
+    def grow(self, n: int) -> None:
+        self.table.grow(n)
+
+    def judge(
+        self,
+        idx: np.ndarray,
+        firing: np.ndarray,
+        excess: np.ndarray,
+        var: np.ndarray,
+        interval_s: np.ndarray,
+    ) -> np.ndarray:
+        """Which of the *firing* stations *idx* (no gauge, no alarm open) have a rise that is not
+        washout; every other station's hold ends. *excess* and *var* are relative to the
+        background, *var* without the rain model's uncertainty."""
+        t = self.table
+        t.n[idx[~firing]] = 0
+        t.held_h[idx[~firing]] = 0.0
+        rows = idx[firing]
+        out = np.zeros(len(idx), dtype=bool)
+        if len(rows):
+            n = t.n[rows]
+            start = rows[n == 0]
+            t.held_h[rows] = np.where(n == 0, 0.0, t.held_h[rows] + interval_s[firing] / 3600.0)
+            t.decay[start] = np.exp(-DECAY_PER_H * interval_s[firing][n == 0] / 3600.0)
+            t.excess[start, :BEFORE] = t.recent[start]
+            t.var[start, :BEFORE] = t.recent_var[start]
+            adding = n < WINDOW  # a full window waits for the rise to end
+            add = rows[adding]
+            t.excess[add, BEFORE + n[adding]] = excess[firing][adding]
+            t.var[add, BEFORE + n[adding]] = var[firing][adding]
+            n = np.where(adding, n + 1, n)
+            t.n[rows] = n
+            ready = adding & (n >= MIN_READINGS)
+            confirmed = np.zeros(len(rows), dtype=bool)
+            if ready.any():
+                sel = rows[ready]
+                confirmed[ready] = _not_washout(t.excess[sel], t.var[sel], n[ready], t.decay[sel])
+            confirmed |= t.held_h[rows] >= SUSTAINED_H
+            t.n[rows[confirmed]] = 0
+            out[np.flatnonzero(firing)[confirmed]] = True
+        t.recent[idx] = np.column_stack([t.recent[idx][:, 1:], excess])
+        t.recent_var[idx] = np.column_stack([t.recent_var[idx][:, 1:], var])
+        return out
+
+
+def _not_washout(r: np.ndarray, v: np.ndarray, n: np.ndarray, decay: np.ndarray) -> np.ndarray:
+    """Rows whose excess is a step (background, perhaps one partial reading, then one level)
+    over the readings before and during the hold, and whose held readings no washout decay
+    from an early stop explains nearly as well."""
+    k = np.arange(r.shape[1])
+    end = BEFORE + n
+    used = (k[None, :] < end[:, None]) & np.isfinite(r)
+    w = np.where(used, 1.0 / v, 0.0)
+    r = np.where(used, r, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        best = np.full(len(r), np.inf)
+        for onset in range(2, BEFORE + 1):  # at least one background reading first
+            on = used & (k[None, :] >= onset)
+            off = used & (k[None, :] < onset - 1)  # the reading before the onset may be partial
+            won = np.where(on, w, 0.0)
+            level = (won * r).sum(axis=1) / won.sum(axis=1)
+            sse = (won * (r - level[:, None]) ** 2).sum(axis=1) + (
+                np.where(off, w, 0.0) * r**2
+            ).sum(axis=1)
+            dof = np.maximum(on.sum(axis=1) + off.sum(axis=1) - 1, 1)
+            best = np.fmin(best, np.where(level > 0, sse / dof, np.inf))
+        step = best <= FLAT_CHI2
+        # washout: rain until a stop at p (early in the hold), then a decay from it
+        held = used & (k[None, :] >= BEFORE)
+        worst = np.full(len(r), np.inf)
+        for p in range(BEFORE, BEFORE + LAST_STOP + 1):
+            after = held & (k[None, :] >= p)
+            possible = end - p >= MIN_AFTER_PEAK
+            shape = np.where(after, decay[:, None] ** np.maximum(k[None, :] - p, 0), 0.0)
+            wa = np.where(after, w, 0.0)
+            scale = (wa * r * shape).sum(axis=1) / (wa * shape * shape).sum(axis=1)
+            sse_decay = (wa * (r - scale[:, None] * shape) ** 2).sum(axis=1)
+            mean = (wa * r).sum(axis=1) / wa.sum(axis=1)
+            sse_flat = (wa * (r - mean[:, None]) ** 2).sum(axis=1)
+            worst = np.where(possible, np.fmin(worst, sse_decay - sse_flat), worst)
+    return step & (worst >= DECAY_EVIDENCE)

@@ -1,0 +1,97 @@
+"""A rise at a station without a gauge waits until its shape rules out washout.
+
+The synthetic network of ``test_engine`` with no gauges at all unless a test gives them one: a
+washout-shaped bump (a shower none of them sees) raises nothing, a flat step is confirmed within
+the hour, a one-reading spike must be a real source, and a restart inside a hold changes nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detectors import episodes_frame, run_frame
+from detectors.unseen_rain import MIN_READINGS, SUSTAINED_H, UNSEEN_TRANSIENT_RELATIVE
+from tests.detectors.test_engine import (
+    K,
+    at,
+    engine,
+    frame,
+    ids_of,
+    network,
+    quiet,
+    radiological,
+    run,
+    washout_bump,
+)
+
+
+@pytest.mark.parametrize("rate_mm_h", [2.0, 10.0, 20.0])
+def test_showers_no_gauge_sees_raise_nothing(rate_mm_h: float) -> None:
+    times, mean, x = quiet()
+    for start, station in ((K, 1), (K + 40, 3), (K + 80, 5)):
+        rain = np.zeros(len(times))
+        rain[start : start + 3] = rate_mm_h  # a 30-minute shower
+        x[:, station] += washout_bump(mean[:, station], rain)
+    assert radiological(run(times, x)) == []
+
+
+@pytest.mark.parametrize("factor", [1.2, 1.3, 1.5])
+def test_a_flat_step_without_a_gauge_is_held_then_confirmed_within_the_hour(factor: float) -> None:
+    times, _, x = quiet()
+    x[K : K + 60, 2] *= factor
+    rad = radiological(run(times, x))
+    assert {a.station_id for a in rad} == {"ST02"}
+    assert {a.kind for a in rad} == {"step"}
+    first = rad[0]
+    # held for the readings a decay needs to show, and never past the hour
+    assert at(times, K + MIN_READINGS - 1) <= first.opened_at <= at(times, K + 6)
+    assert first.details["opened"]["test"] == "step"
+
+
+def test_the_same_step_at_a_station_with_a_gauge_is_not_held() -> None:
+    times, _, x = quiet()
+    x[K : K + 60, 2] *= 1.3
+    [first, *_] = radiological(run(times, x, precip=np.zeros_like(x)))
+    assert first.opened_at <= at(times, K + 1)
+
+
+def test_a_one_reading_spike_without_a_gauge_must_look_like_a_source() -> None:
+    times, mean, x = quiet()
+    below = 0.7 * UNSEEN_TRANSIENT_RELATIVE
+    x[K, 1] = (1.0 + below) * mean[K, 1]  # what a burst of first rain can do
+    x[K + 30, 3] = 3.0 * mean[K + 30, 3]  # a source carried past the probe
+    rad = radiological(run(times, x))
+    assert [(a.station_id, a.kind, a.opened_at) for a in rad if a.cleared_at is None] == [
+        ("ST03", "transient", at(times, K + 30))
+    ]
+    # with a gauge reporting dry weather the smaller spike is a passing source too
+    gauged = radiological(run(times, x, precip=np.zeros_like(x)))
+    assert {a.station_id for a in gauged} == {"ST01", "ST03"}
+
+
+@pytest.mark.parametrize("split", [K + 1, K + 2, K + MIN_READINGS - 1])
+def test_a_restart_inside_a_hold_gives_the_uninterrupted_alarms(split: int) -> None:
+    times, _, x = quiet()
+    x[K : K + 60, 2] *= 1.3
+    df = frame(times, x, ids_of(network()))
+    whole = run_frame(engine(), df)
+    first = engine()
+    before = run_frame(first, df[df.time < times[split]])
+    assert radiological(before) == []  # still held at the split
+    second = engine()
+    second.restore(first.snapshot())
+    after = run_frame(second, df[df.time >= times[split]])
+    assert radiological(whole), "the step must be confirmed"
+    pd.testing.assert_frame_equal(episodes_frame(before + after), episodes_frame(whole))
+
+
+def test_a_rise_that_is_no_step_still_alarms_once_it_outlasts_any_shower() -> None:
+    times, _, x = quiet(days=3.0)
+    ramp = np.concatenate([np.linspace(1.0, 1.4, 8), np.full(len(times) - K - 8, 1.4)])
+    x[K:, 2] *= ramp  # builds up over 80 minutes, like widespread rain, and then stays
+    rad = radiological(run(times, x))
+    assert {a.station_id for a in rad} == {"ST02"}
+    held = (rad[0].opened_at - at(times, K)).total_seconds() / 3600.0
+    assert 0.9 * SUSTAINED_H <= held <= SUSTAINED_H + 2.0
