@@ -47,7 +47,6 @@ class UnseenRain:
                 "recent_var": Column(np.float64, np.nan, BEFORE),
                 "excess": Column(np.float64, np.nan, BEFORE + WINDOW),  # before + held
                 "var": Column(np.float64, np.nan, BEFORE + WINDOW),
-                "decay": Column(np.float64, np.nan),  # washout left after one interval
             }
         )
 
@@ -74,7 +73,6 @@ class UnseenRain:
             n = t.n[rows]
             start = rows[n == 0]
             t.held_h[rows] = np.where(n == 0, 0.0, t.held_h[rows] + interval_s[firing] / 3600.0)
-            t.decay[start] = np.exp(-DECAY_PER_H * interval_s[firing][n == 0] / 3600.0)
             t.excess[start, :BEFORE] = t.recent[start]
             t.var[start, :BEFORE] = t.recent_var[start]
             adding = n < WINDOW  # a full window waits for the rise to end
@@ -87,7 +85,8 @@ class UnseenRain:
             confirmed = np.zeros(len(rows), dtype=bool)
             if ready.any():
                 sel = rows[ready]
-                confirmed[ready] = _not_washout(t.excess[sel], t.var[sel], n[ready], t.decay[sel])
+                decay = np.exp(-DECAY_PER_H * interval_s[firing][ready] / 3600.0)
+                confirmed[ready] = _not_washout(t.excess[sel], t.var[sel], n[ready], decay)
             confirmed |= t.held_h[rows] >= SUSTAINED_H
             t.n[rows[confirmed]] = 0
             out[np.flatnonzero(firing)[confirmed]] = True
