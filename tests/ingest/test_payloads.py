@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from ingest.payloads import Context, decode_message
 from ingest.stations import StationDirectory
 from radmon.config import IngestSettings
-from radmon.models import Station
+from radmon.models import Reading, Station
 
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
 STATIONS = [
@@ -137,3 +138,159 @@ def test_fuzzed_payloads_never_raise_and_nothing_is_dropped(raw: bytes) -> None:
 def test_skew_is_measured_from_the_time_of_receipt() -> None:
     ahead = NOW + timedelta(seconds=299)
     assert _decode({"time": ahead.isoformat(), "dose_rate": 1, "unit": "nSv/h"}).readings
+
+
+# -- the plain path gives exactly what the careful path gives ----------------------------------
+
+VN = timezone(timedelta(hours=7))
+_SKEW_EDGE = [NOW + timedelta(seconds=s) for s in (0, 299.999, 299.999999, 300, 300.000001, 301)]
+_MOMENTS = st.datetimes(
+    min_value=datetime(1969, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.none()
+).map(lambda moment: moment.replace(tzinfo=UTC)) | st.sampled_from(_SKEW_EDGE)
+_OFFSETS = st.sampled_from(["Z", "z", "+00:00", "+07:00", "-03:30", "", " Z", "Z "])
+
+
+@st.composite
+def _times(draw: st.DrawFn) -> object:
+    moment = draw(_MOMENTS)
+    kind = draw(st.integers(0, 5))
+    if kind == 0:  # ISO 8601 with some zone, or none
+        suffix = draw(_OFFSETS)
+        text = moment.replace(tzinfo=None).isoformat(timespec=draw(st.sampled_from(_SPECS)))
+        return draw(st.sampled_from(["", " ", "\t"])) + text + suffix
+    if kind == 1:
+        return moment.timestamp()
+    if kind == 2:
+        return int(moment.timestamp())
+    if kind == 3:
+        return moment.isoformat()
+    return draw(
+        st.sampled_from([True, None, "", "x", "2026-11-21", "1763693940", float("nan"), 1e300])
+        | st.floats()
+    )
+
+
+_SPECS = ["auto", "seconds", "milliseconds", "microseconds", "minutes"]
+_DOSES = (
+    st.floats(min_value=0, max_value=2e10)
+    | st.integers(-5, 10**12)
+    | st.sampled_from([-0.0, -1.0, float("nan"), float("inf"), True, "105", None, 10**400, 1e10])
+    | st.floats()
+)
+_UNITS = st.sampled_from(
+    ["nSv/h", "uSv/h", "µSv/h", "μSv/h", "mSv/h", "Sv/h", " USV/H ", "cps", "cpm", "rem/h", 1]
+)
+_EXTRAS = st.dictionaries(
+    st.sampled_from(["counts", "status", "uncertainty", "station_id", "battery_v", "colour"]),
+    st.sampled_from([1, 2.5, -1, "QN001", "QN002", None, True, 1e9]),
+    max_size=2,
+)
+
+
+_GOOD_DOSES = st.floats(min_value=0, max_value=1e4) | st.integers(0, 10**4)
+_PAST = st.datetimes(min_value=datetime(1990, 1, 1), max_value=NOW.replace(tzinfo=None)).map(
+    lambda moment: moment.replace(tzinfo=UTC)
+)
+
+
+@st.composite
+def _items(draw: st.DrawFn, calibrated: bool) -> object:
+    """Mostly items valid for the station (so the plain path is exercised), now and then
+    anything."""
+    if draw(st.integers(0, 49)) == 0:
+        item: dict[str, object] = {"time": draw(_times()), "dose_rate": draw(_DOSES)}
+        item["unit"] = draw(_UNITS)
+        if draw(st.integers(0, 2)) == 0:
+            item.update(draw(_EXTRAS))
+        if draw(st.integers(0, 3)) == 0:
+            del item[draw(st.sampled_from(sorted(item)))]
+        return item
+    edge = draw(st.integers(0, 29)) == 0  # at the limit of the future skew, either side
+    moment = draw(st.sampled_from(_SKEW_EDGE) if edge else _PAST)
+    local = moment.astimezone(VN)
+    times = [
+        moment.isoformat(),
+        moment.isoformat().replace("+00:00", "Z"),
+        local.isoformat(),
+        moment.timestamp(),
+        int(moment.timestamp()),
+    ]
+    units = ["nSv/h", "uSv/h", "µSv/h", "mSv/h"]
+    if calibrated:  # QN002 knows its zone and its sensitivity
+        times.append(local.replace(tzinfo=None).isoformat())
+        units += ["cps", "cpm"]
+    item = {
+        "time": draw(st.sampled_from(times)),
+        "dose_rate": draw(_GOOD_DOSES),
+        "unit": draw(st.sampled_from(units)),
+    }
+    if draw(st.integers(0, 9)) == 0:
+        item.update(draw(_GOOD_EXTRAS))
+    return item
+
+
+_GOOD_EXTRAS = st.dictionaries(
+    st.sampled_from(["counts", "status", "uncertainty", "battery_v", "precip_mm_h"]),
+    st.integers(0, 100) | st.floats(0, 100),
+    max_size=2,
+)
+
+
+@st.composite
+def _documents(draw: st.DrawFn) -> tuple[object, str]:
+    station_id = draw(st.sampled_from(["QN001", "QN002"]))
+    items = _items(station_id == "QN002")
+    shapes = st.one_of(
+        items, st.lists(items, max_size=6), st.lists(items, min_size=30, max_size=40)
+    )
+    return draw(shapes), station_id
+
+
+def _careful_decode(raw: bytes, station_id: str):
+    from ingest.payloads import _careful
+
+    station = {s.station_id: s for s in STATIONS}.get(station_id)
+    return _careful(raw, station_id, station, Context("mqtt", "t", NOW, LIMITS))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_documents())
+def test_the_plain_path_decodes_exactly_as_the_careful_path(case: tuple[object, str]) -> None:
+    document, station_id = case
+    raw = json.dumps(document, ensure_ascii=station_id == "QN001").encode()
+    if len(raw) > LIMITS.max_payload_bytes:
+        return
+    fast, careful = _decode(None, station_id, raw), _careful_decode(raw, station_id)
+    assert fast.letters == careful.letters
+    assert fast.readings == careful.readings
+    for got, expected in zip(fast.readings, careful.readings, strict=True):
+        assert got.model_dump_json() == expected.model_dump_json()
+        assert got.model_fields_set == expected.model_fields_set
+        assert got.time.utcoffset() == timedelta(0)
+
+
+def test_the_plain_path_takes_the_common_messages() -> None:
+    """Plain messages do not reach the careful path (where the time would go)."""
+    from unittest import mock
+
+    good = {"time": "2026-11-21T02:00:00Z", "dose_rate": 90.5, "unit": "nSv/h"}
+    local = {"time": "2026-11-21T09:00:00", "dose_rate": 12, "unit": "cps"}
+    with mock.patch("ingest.payloads._careful", side_effect=AssertionError("careful")):
+        assert len(_decode([good] * 40).readings) == 40
+        assert len(_decode(good).readings) == 1
+        assert _decode([local], station_id="QN002").readings[0].time == datetime(
+            2026, 11, 21, 2, tzinfo=UTC
+        )
+        assert _decode([{**good, "counts": 7}]).readings[0].counts == 7
+
+
+def test_readings_built_without_validation_equal_validated_ones() -> None:
+    from ingest.payloads import _constructed, _new_reading, _same_as_validated
+
+    assert _same_as_validated()
+    assert _new_reading is _constructed  # else the plain path would be slower than it should
+    built = _constructed("QN001", NOW, 1.5)
+    with pytest.raises(ValidationError):
+        built.dose_rate_nsv_h = 2.0  # still frozen
+    assert hash(built) == hash(Reading(station_id="QN001", time=NOW, dose_rate_nsv_h=1.5))
+    assert built.model_copy(update={"counts": 3}).counts == 3
