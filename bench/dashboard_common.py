@@ -29,7 +29,6 @@ from bench.store_queries import ROLLUP_SQL
 from radmon.config import load_settings
 from radmon.models import Alarm, Category, Severity, Station
 from radmon.store import Store
-from radmon.store.bulk import LATEST_FROM_READINGS_POSTGRES
 
 # Readings of every station at every step, the newest at %(end)s; values 80–120 nSv/h.
 FILL_SQL = """
@@ -98,7 +97,6 @@ def seed_province(
                 "DELETE FROM readings WHERE station_id = ANY(%s) AND time > %s",
                 [offline, end - timedelta(hours=6)],
             )
-            conn.execute(LATEST_FROM_READINGS_POSTGRES)  # what the store's writes keep
             conn.commit()
             for table, bucket in (
                 ("readings_hourly", "date_trunc('hour', time)"),

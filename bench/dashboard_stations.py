@@ -23,7 +23,6 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ from bench.dashboard_common import (
 )
 from dashboard.geojson import LIVE_MAX_AGE_S
 from radmon.config import load_settings
-from radmon.models import AlarmState, Reading
+from radmon.models import AlarmState
 from radmon.store import Store
 from radmon.store.schema import alarms
 from tests.broker import free_port
@@ -132,7 +131,7 @@ def run(args: argparse.Namespace, url: str, workdir: Path) -> dict[str, Any]:
     with (
         web_node(config, port, log_path, args.node),
         httpx.Client(timeout=30) as client,
-        closing(Store.open(load_settings(database={"url": url}))) as writer,
+        psycopg.connect(url, autocommit=True) as writer,
     ):
         login(client, base)
         first = client.get(stations_url)
@@ -151,14 +150,9 @@ def run(args: argparse.Namespace, url: str, workdir: Path) -> dict[str, Any]:
         after_write: list[float] = []
         for n in range(args.requests):
             time.sleep(LIVE_MAX_AGE_S)  # older than any layer a node may answer from
-            writer.write_readings(
-                [
-                    Reading(
-                        station_id=station_id(n % args.stations),
-                        time=datetime.now(UTC),
-                        dose_rate_nsv_h=95.0 + n % 7,
-                    )
-                ]
+            writer.execute(
+                "INSERT INTO readings (station_id, time, dose_rate_nsv_h) VALUES (%s, %s, %s)",
+                [station_id(n % args.stations), datetime.now(UTC), 95.0 + n % 7],
             )
             started = time.perf_counter()
             answer = client.get(stations_url, headers={"If-None-Match": etag})

@@ -4,8 +4,7 @@ Duplicates are rare (a redelivery after a crash), so a batch is first written st
 ``readings`` under a savepoint: COPY on PostgreSQL, executemany on SQLite. If any reading is
 already stored, that attempt rolls back and the batch goes through a staging table that keeps
 only the new ones. On PostgreSQL the rollups are then only told which hours changed (see
-``rollups``); SQLite merges exactly the rows that were added into its rollups. Either way the
-newest reading of each station the batch added moves ``station_latest`` forward.
+``rollups``); SQLite merges exactly the rows that were added into its rollups.
 """
 
 from __future__ import annotations
@@ -63,34 +62,6 @@ def _new_rows(batch: Sequence[Reading]) -> list[rollups.NewRow]:
     return [(r.station_id, r.time, r.dose_rate_nsv_h) for r in batch]
 
 
-def _newest_per_station(
-    rows: Sequence[rollups.NewRow],
-) -> tuple[list[str], list[datetime], list[float]]:
-    """The newest of *rows* for each station, as columns in station order."""
-    newest: dict[str, rollups.NewRow] = {}
-    for row in rows:
-        seen = newest.get(row[0])
-        if seen is None or row[1] > seen[1]:
-            newest[row[0]] = row
-    ids = sorted(newest)
-    return ids, [newest[i][1] for i in ids], [newest[i][2] for i in ids]
-
-
-# station_latest made from stored readings (an upgrade, a fill that bypassed the store): one
-# backward primary-key probe per station, not a scan of every reading.
-LATEST_FROM_READINGS_POSTGRES = (
-    "INSERT INTO station_latest (station_id, time, dose_rate_nsv_h) "
-    "SELECT s.station_id, n.time, n.dose_rate_nsv_h FROM stations s "
-    "CROSS JOIN LATERAL (SELECT time, dose_rate_nsv_h FROM readings r "
-    "WHERE r.station_id = s.station_id ORDER BY time DESC LIMIT 1) n"
-)
-# An older reading written late never replaces a newer one.
-_LATEST_UPSERT = (
-    "ON CONFLICT (station_id) DO UPDATE SET time = excluded.time, "
-    "dose_rate_nsv_h = excluded.dose_rate_nsv_h WHERE station_latest.time < excluded.time"
-)
-
-
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
@@ -108,22 +79,13 @@ def write_postgres(conn: Connection, batch: Sequence[Reading], mark_hours: bool)
             # the marks below, and a crash between the two would leave hours unmarked.
             with conn.begin_nested():
                 _copy(cur, "readings", batch)
-            added = _new_rows(batch)
+            added = [r.time for r in batch]
         except psycopg.errors.UniqueViolation:
             added = _insert_new_via_stage(cur, batch)
         if mark_hours and added:
             cur.execute(
                 "INSERT INTO rollup_dirty (bucket) SELECT unnest(%s::timestamptz[])",
-                (rollups.touched_hours(row[1] for row in added),),
-            )
-        if added:
-            ids, moments, doses = _newest_per_station(added)
-            # Station order makes concurrent writers lock these rows in one order: no deadlock.
-            cur.execute(
-                "INSERT INTO station_latest (station_id, time, dose_rate_nsv_h) "
-                "SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::float8[]) "
-                f"ORDER BY 1 {_LATEST_UPSERT}",
-                (ids, moments, doses),
+                (rollups.touched_hours(added),),
             )
         return len(added)
 
@@ -135,7 +97,7 @@ def _copy(cur: psycopg.Cursor, table: str, batch: Sequence[Reading]) -> None:
             copy.write_row(reading_row(reading))
 
 
-def _insert_new_via_stage(cur: psycopg.Cursor, batch: Sequence[Reading]) -> list[rollups.NewRow]:
+def _insert_new_via_stage(cur: psycopg.Cursor, batch: Sequence[Reading]) -> list[datetime]:
     # Created here, in this transaction: one created by a transaction that later rolled back
     # (a deadlock retried) is gone, so no "already created" flag can be trusted.
     cur.execute("CREATE TEMP TABLE IF NOT EXISTS _stage (LIKE readings) ON COMMIT DELETE ROWS")
@@ -143,10 +105,9 @@ def _insert_new_via_stage(cur: psycopg.Cursor, batch: Sequence[Reading]) -> list
     # Key order makes concurrent writers take row locks in one global order: no deadlock.
     cur.execute(
         f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM _stage "
-        "ORDER BY station_id, time ON CONFLICT (station_id, time) DO NOTHING "
-        "RETURNING station_id, time, dose_rate_nsv_h"
+        "ORDER BY station_id, time ON CONFLICT (station_id, time) DO NOTHING RETURNING time"
     )
-    return cur.fetchall()
+    return [row[0] for row in cur.fetchall()]
 
 
 # -- SQLite ------------------------------------------------------------------------------------
@@ -171,13 +132,6 @@ def write_sqlite(conn: Connection, batch: Sequence[Reading], zone: str) -> int:
     except IntegrityError:
         added = _insert_new_via_stage_sqlite(conn, params, placeholders)
     rollups.merge_sqlite(conn, *rollups.aggregate(added, zone))
-    if added:
-        ids, moments, doses = _newest_per_station(added)
-        conn.exec_driver_sql(
-            f"INSERT INTO station_latest (station_id, time, dose_rate_nsv_h) VALUES (?, ?, ?) "
-            f"{_LATEST_UPSERT}",
-            [(i, rollups.sqlite_text(m), d) for i, m, d in zip(ids, moments, doses, strict=True)],
-        )
     return len(added)
 
 

@@ -106,18 +106,6 @@ readings = Table(
     sqlite_with_rowid=False,
 )
 
-# The newest stored reading of each station, kept by every write in the same transaction:
-# the live map asks for it every few seconds, and reading it here costs the same whether
-# ``readings`` holds a day or ten years. Retention that drops old readings leaves the entry of
-# a station silent since then: the last thing it said.
-station_latest = Table(
-    "station_latest",
-    metadata,
-    Column("station_id", String(64), primary_key=True),
-    Column("time", UTCDateTime, nullable=False),
-    Column("dose_rate_nsv_h", Float, nullable=False),
-)
-
 
 def _rollup(name: str) -> Table:
     return Table(

@@ -11,11 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
-from radmon.config import Settings, load_settings
+from radmon.config import load_settings
 from radmon.models import AlarmState, Reading, Resolution, Severity, Station
 from radmon.store import SchemaNotReady, Store
 from radmon.store.schema import alarms, readings, readings_daily, readings_hourly
-from tests.radmon.older_schema import upgrade_to
 
 T0 = datetime(2026, 11, 20, 16, 30, tzinfo=UTC)  # 23:30 local (UTC+7): a day boundary soon
 STATIONS = [
@@ -111,44 +110,6 @@ def test_latest_reading_per_station(filled: tuple[Store, list[Reading]]) -> None
     assert latest["QN001"].dose_rate_nsv_h == newest.dose_rate_nsv_h
     assert latest["QN003"].time is None and latest["QN003"].dose_rate_nsv_h is None
     assert latest["QN001"].station.name == "Hạ Long 1"
-
-
-def test_latest_moves_forward_only(store: Store) -> None:
-    """Late, redelivered and mixed batches never put an older reading in the newest's place."""
-    store.upsert_stations(STATIONS)
-    data = minute_series("QN001", 30)
-    assert store.write_readings(data[10:20]) == 10
-    assert store.write_readings(data[:10]) == 10  # late: older than what is stored
-    assert store.write_readings(data[15:25]) == 5  # a redelivery with five new readings
-    assert store.write_readings(data[25:] + data[:5]) == 5  # new ones behind duplicates
-    newest = {item.station.station_id: item for item in store.latest()}["QN001"]
-    assert (newest.time, newest.dose_rate_nsv_h) == (data[-1].time, data[-1].dose_rate_nsv_h)
-    assert store.write_readings(data[:29]) == 0
-    again = {item.station.station_id: item for item in store.latest()}["QN001"]
-    assert (again.time, again.dose_rate_nsv_h) == (data[-1].time, data[-1].dose_rate_nsv_h)
-
-
-def test_the_upgrade_finds_the_newest_reading_an_older_radmon_stored(
-    backend_settings: Settings,
-) -> None:
-    store = Store.open(backend_settings)
-    try:
-        upgrade_to(store.engine, "0006")
-        data = minute_series("QN001", 40) + minute_series("QN002", 20, seed=2)
-        store.upsert_stations(STATIONS)
-        with store.engine.begin() as conn:  # as the writes of 0006 did: readings only
-            conn.execute(readings.insert(), [r.model_dump() for r in data])
-        store.upgrade()
-        latest = {item.station.station_id: item for item in store.latest()}
-        for station_id in ("QN001", "QN002"):
-            newest = max((r for r in data if r.station_id == station_id), key=lambda r: r.time)
-            assert (latest[station_id].time, latest[station_id].dose_rate_nsv_h) == (
-                newest.time,
-                newest.dose_rate_nsv_h,
-            )
-        assert latest["QN003"].time is None
-    finally:
-        store.close()
 
 
 def test_latest_carries_the_highest_open_alarm_severity(
