@@ -17,7 +17,7 @@ from ingest.simulator.network import Network, build_network
 from ingest.simulator.physics import Washout, baseline_nsv_h, count, counts_to_nsv_h
 from ingest.simulator.province import Province, load_province
 from ingest.simulator.weather import RainCell, Weather
-from radmon.models import Reading, Station
+from radmon.models import Reading, Station, trusted
 from radmon.times import zone
 
 # Independent random streams (numpy SeedSequence children), in a fixed order: switching events
@@ -168,9 +168,9 @@ class ProvinceSimulator:
         sensitivity = net.sensitivity_cps_per_usv_h[idx]
         uncertainty = (np.sqrt(np.maximum(result.counts, 1)) * 1e3 / (sensitivity * dt)).round(2)
         precip = [None if p != p else p for p in result.precip_mm_h.tolist()]
-        construct = Reading.model_construct
         return [
-            construct(
+            trusted(
+                Reading,
                 station_id=sid,
                 time=result.time,
                 dose_rate_nsv_h=dose,

@@ -43,6 +43,7 @@ from radmon.models import (
     Severity,
     Station,
     StationStats,
+    trusted,
 )
 from radmon.store import alarms as alarm_sql
 from radmon.store import bulk, deadletters, migrate, rollups, tokens
@@ -404,7 +405,8 @@ class Store:
                 item = old[2]
             else:
                 same_station = old is not None and old[0] == key
-                item = LatestReading.model_construct(
+                item = trusted(
+                    LatestReading,
                     station=old[2].station if same_station else _station(row._mapping),
                     time=newest[0],
                     dose_rate_nsv_h=newest[1],
@@ -484,7 +486,7 @@ class Store:
             .order_by(readings.c.time)
         )
         with self.engine.connect() as conn:
-            return [Reading.model_construct(**row) for row in conn.execute(query).mappings()]
+            return [trusted(Reading, **row) for row in conn.execute(query).mappings()]
 
     def iter_readings(
         self, start: datetime, end: datetime, chunk: int = 50_000
@@ -508,7 +510,7 @@ class Store:
             want = chunk - len(pending)
             with self.engine.connect() as conn:
                 rows = conn.execute(self._readings_page(after, hi, want)).mappings().all()
-            pending.extend(Reading.model_construct(**row) for row in rows)
+            pending.extend(trusted(Reading, **row) for row in rows)
             if len(rows) == want:
                 # the window held at least what was wanted: aim the next one at about a chunk
                 last = pending[-1]
@@ -709,8 +711,8 @@ def _station(row: object) -> Station:
     # Stations were validated when they were stored; re-validating a thousand of them on every
     # map poll was half the time of latest().
     mapping = dict(row)  # type: ignore[call-overload]
-    return Station.model_construct(
-        **{k: mapping[k] for k in _STATION_FIELDS if mapping.get(k) is not None}
+    return trusted(
+        Station, **{k: mapping[k] for k in _STATION_FIELDS if mapping.get(k) is not None}
     )
 
 

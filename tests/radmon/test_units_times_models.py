@@ -1,9 +1,18 @@
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from radmon.errors import InputError
-from radmon.models import Station, parse_reading
+from radmon.models import (
+    LatestReading,
+    Reading,
+    Severity,
+    Station,
+    parse_reading,
+    trusted,
+    trusted_is_exact,
+)
 from radmon.times import parse_time
 from radmon.units import to_nsv_h
 
@@ -114,3 +123,20 @@ def test_station_validation() -> None:
         Station(station_id="QN1", name="x", lat=0, lon=0, timezone="Mars/Olympus")
     with pytest.raises(ValueError, match="lat"):
         Station(station_id="QN1", name="x", lat=91, lon=0)
+
+
+def test_trusted_models_are_the_validated_ones() -> None:
+    assert trusted_is_exact()  # else trusted() validates: right, but slower than it should be
+    now = datetime(2026, 11, 21, 3, tzinfo=UTC)
+    built = trusted(Reading, station_id="QN001", time=now, dose_rate_nsv_h=1.5)
+    checked = Reading(station_id="QN001", time=now, dose_rate_nsv_h=1.5)
+    assert built == checked and hash(built) == hash(checked)
+    assert built.model_dump() == checked.model_dump()
+    assert built.model_fields_set == checked.model_fields_set
+    with pytest.raises(ValidationError):
+        built.dose_rate_nsv_h = 2.0  # still frozen
+    assert built.model_copy(update={"counts": 3}).counts == 3
+    station = Station(station_id="QN001", name="Hạ Long", lat=20.95, lon=107.07)
+    latest = trusted(LatestReading, station=station, time=now, severity=Severity.ALERT)
+    assert latest == LatestReading(station=station, time=now, severity=Severity.ALERT)
+    assert latest.dose_rate_nsv_h is None  # the default of a field not given
