@@ -75,30 +75,40 @@ class Baseline:
         if not len(idx):
             return
         t = self.table
-        first = np.isnan(t.level[idx])
-        if first.any():
-            t.level[idx[first]] = x[first]
+        level = t.level[idx]  # copies of the stations' rows, written back once
+        spread2 = t.spread2[idx]
+        first = np.isnan(level)
+        if np.count_nonzero(first):
+            level[first] = x[first]
             residual_rel = np.where(first, 0.0, residual_rel)
-        spread = np.sqrt(t.spread2[idx])
+        spread = np.sqrt(spread2)
         limit = HUBER_SIGMA * spread
-        clipped = np.clip(residual_rel, -limit, limit)
+        clipped = residual_rel.clip(-limit, limit)  # np.clip without its wrapper
         clean = t.clean[idx] + 1
         t.clean[idx] = clean
         # level: a deseasonalised running mean
         rate = np.maximum(1.0 / clean, level_rate)
-        t.level[idx] *= 1.0 + rate * clipped
+        level *= 1.0 + rate * clipped
         # profile: gradient step on the two bins the reading falls between
-        profile = t.profile[idx, b0] * (1.0 - frac) + t.profile[idx, b1] * frac
+        start = np.arange(0, len(idx) * BINS, BINS)
+        profiles = t.profile[idx]
+        counts = t.bin_count[idx]
+        flat, flat_counts = profiles.reshape(-1), counts.reshape(-1)  # views of the copies
+        at0, at1 = start + b0, start + b1
+        profile = flat[at0] * (1.0 - frac) + flat[at1] * frac
         err = clipped * profile
-        for b, w in ((b0, 1.0 - frac), (b1, frac)):
-            n = t.bin_count[idx, b] + 1
-            t.bin_count[idx, b] = n
-            t.profile[idx, b] += np.maximum(1.0 / n, profile_rate) * w * err
-        mean = t.profile[idx].mean(axis=1)
-        t.profile[idx] /= mean[:, None]
-        t.level[idx] *= mean
+        for at, w in ((at0, 1.0 - frac), (at1, frac)):
+            n = flat_counts[at] + 1
+            flat_counts[at] = n
+            flat[at] += np.maximum(1.0 / n, profile_rate) * w * err
+        t.bin_count[idx] = counts
+        mean = np.add.reduce(profiles, axis=1) / BINS  # profiles.mean(axis=1), unwrapped
+        profiles /= mean[:, None]
+        t.profile[idx] = profiles
+        level *= mean
+        t.level[idx] = level
         # spread: of the residuals seen, bounded so one outlier cannot blow it up; the prior
         # counts as a few readings so the first ones do not make it absurdly small
         square = np.minimum(residual_rel**2, 2.0 * limit**2)
         spread_rate = np.maximum(1.0 / (clean + PRIOR_READINGS), 3.0 * level_rate)
-        t.spread2[idx] += spread_rate * (square - t.spread2[idx])
+        t.spread2[idx] = spread2 + spread_rate * (square - spread2)

@@ -49,6 +49,7 @@ REGIONAL_SHARE = 0.75
 REGIONAL_NEIGHBOURS = 2
 SNAPSHOT_VERSION = 1
 _WARNING, _ALERT = SEVERITIES.index(Severity.WARNING), SEVERITIES.index(Severity.ALERT)
+_NEVER = int(np.iinfo(np.int64).min)  # last_time of a station that has not reported
 
 
 class Engine:
@@ -77,7 +78,7 @@ class Engine:
                 "zone": Column(np.int64, 0),
                 "lat": Column(np.float64, np.nan),
                 "lon": Column(np.float64, np.nan),
-                "last_time": Column(np.int64, np.iinfo(np.int64).min),
+                "last_time": Column(np.int64, _NEVER),
                 "last_value": Column(np.float64, np.nan),
                 "repeats": Column(np.int64, 0),
                 "cusum": Column(np.float64, 0.0),
@@ -97,6 +98,11 @@ class Engine:
         self._levels = np.full((0, width), np.nan)
         self._level_ranks = np.full((0, width), -1, dtype=np.int64)
         self._offsets: dict[tuple[int, int], int] = {}
+        self._zone_offsets: tuple[tuple[int, int], np.ndarray] | None = None  # for one hour
+        self._bins_of_day: dict[tuple[int, bytes], tuple[np.ndarray, ...]] = {}
+        # a lower bound on the last reading time of every station that has reported (None:
+        # unknown), so that _offline need not scan every station while none can be silent
+        self._oldest: int | None = None
         self.add_stations(stations)
 
     # -- stations ------------------------------------------------------------------------------
@@ -207,20 +213,20 @@ class Engine:
     def step(self, t: int, idx: np.ndarray, x: np.ndarray, precip: np.ndarray) -> None:
         """Judge the readings of stations *idx* at time *t* (epoch seconds)."""
         s, tab = self.settings, self.table
-        if len(idx) > 1 and not (np.diff(idx) > 0).all():  # one reading per station
-            idx, first = np.unique(idx, return_index=True)
+        if len(idx) > 1 and np.count_nonzero(idx[1:] > idx[:-1]) != len(idx) - 1:
+            idx, first = np.unique(idx, return_index=True)  # one reading per station
             x, precip = x[first], precip[first]
         fresh = tab.last_time[idx] < t
+        n_fresh = int(np.count_nonzero(fresh))
         self.stats["readings"] += len(idx)
-        self.stats["skipped_late"] += int((~fresh).sum())
-        if not fresh.all():
+        self.stats["skipped_late"] += len(idx) - n_fresh
+        if n_fresh != len(idx):
             idx, x, precip = idx[fresh], x[fresh], precip[fresh]
         if not len(idx):
             return
         self.stats["steps"] += 1
         ep = self.episodes
         none = np.full(len(idx), np.nan)
-        np.zeros(len(idx), dtype=np.int8)
         warning = np.full(len(idx), _WARNING, dtype=np.int8)
         future = t > self.clock() + s.max_future_skew_s
         ep.update(
@@ -236,11 +242,14 @@ class Engine:
         if future:
             return  # never let a wrong clock move the station's time forward
         self.now = max(self.now, t)
-        interval = np.where(np.isnan(tab.interval_s[idx]), DEFAULT_INTERVAL_S, tab.interval_s[idx])
+        interval = tab.interval_s[idx]
+        interval = np.where(np.isnan(interval), DEFAULT_INTERVAL_S, interval)
         last = tab.last_time[idx]
-        has_last = last != np.iinfo(np.int64).min
+        has_last = last != _NEVER
         dt_h = np.where(has_last, (t - last) / 3600.0, 0.0)
         tab.last_time[idx] = t
+        if self._oldest is not None and t < self._oldest:
+            self._oldest = t
 
         # technical: range, stuck, offline
         wrong = technical.out_of_range(x, s.range_min_nsv_h, s.range_max_nsv_h)
@@ -263,8 +272,9 @@ class Engine:
                 for r in rows
             ],
         )
-        reps = technical.repeats(x, tab.last_value[idx], tab.repeats[idx])
-        change = np.abs(x - tab.last_value[idx])
+        last_value = tab.last_value[idx]
+        reps = technical.repeats(x, last_value, tab.repeats[idx])
+        change = np.abs(x - last_value)
         tab.repeats[idx] = reps
         tab.last_value[idx] = x
         stuck = (reps + 1 >= s.stuck_readings) & ~wrong
@@ -284,14 +294,16 @@ class Engine:
 
         # the expected background: baseline × diurnal profile + rain washout
         ok = ~wrong & ~stuck
-        idx, x, precip, dt_h, interval, change = (
-            a[ok] for a in (idx, x, precip, dt_h, interval, change)
-        )
-        if not len(idx):
+        n_ok = np.count_nonzero(ok)
+        if not n_ok:
             return
+        if n_ok != len(idx):
+            idx, x, precip, dt_h, interval, change = (
+                a[ok] for a in (idx, x, precip, dt_h, interval, change)
+            )
         rate, measured, area_wet = self.washout.rain(idx, precip)
         excess_rel, excess_unc, raining = self.washout.advance(idx, rate, measured, area_wet, dt_h)
-        b0, b1, frac = Baseline.bins(self._local_hour(t, idx))
+        b0, b1, frac = self._bins(t, idx)
         dry, spread = self.baseline.expected(idx, b0, b1, frac)
         no_history = np.isnan(dry)
         # A station without history has no background yet: its alarms say so (None), while the
@@ -307,7 +319,13 @@ class Engine:
         warm = self.baseline.table.clean[idx] >= s.warmup_hours * 3600.0 / interval
 
         # radiological: absolute levels
-        rank = radiological.level_rank(x, self._levels[idx], self._level_ranks[idx])
+        # levels are ascending, so a reading below a station's lowest one reaches none
+        with np.errstate(invalid="ignore"):
+            reaching = x >= self._levels[idx, 0]
+        if np.count_nonzero(reaching):
+            rank = radiological.level_rank(x, self._levels[idx], self._level_ranks[idx])
+        else:
+            rank = np.full(len(idx), -1, dtype=np.int64)
         ep.update(
             LEVEL,
             t,
@@ -345,7 +363,7 @@ class Engine:
         rising = statistic >= RISING_SHARE * h
         tab.cusum[idx] = statistic
         regional = np.zeros(len(idx), dtype=bool)
-        if rising.any():  # rare: most of the time no station is rising
+        if np.count_nonzero(rising):  # rare: most of the time no station is rising
             dry_rising = (tab.cusum >= RISING_SHARE * h) & ~self.washout.wet()
             rows = np.flatnonzero(rising)
             near = self.washout.neighbours_among(idx[rows], dry_rising)
@@ -380,7 +398,7 @@ class Engine:
                 near = [
                     self.ids[j]
                     for j in np.flatnonzero(
-                        (self.washout.weights[idx[r]] > 0) & (tab.cusum >= RISING_SHARE * h)
+                        self.washout.linked()[idx[r]] & (tab.cusum >= RISING_SHARE * h)
                     )
                 ]
                 out.append(
@@ -407,15 +425,17 @@ class Engine:
             return out
 
         ep.update(ANOMALY, t, idx, bad, x, dry, severity, describe)
+        anomaly_now = ep.is_open(ANOMALY)[idx]  # nothing below opens or closes one
         # a "passing source" still there a reading later is a source that stayed
-        stayed = anomaly_open & (statistic >= h) & ep.is_open(ANOMALY)[idx]
+        stayed = anomaly_open & (statistic >= h) & anomaly_now
         for r in np.flatnonzero(stayed):
             if ep.kind(int(idx[r]), ANOMALY) == "transient":
                 ep.reclassify(int(idx[r]), ANOMALY, "step", t, describe(np.array([r]))[0][1])
-        opened = ~anomaly_open & ep.is_open(ANOMALY)[idx]
-        tab.opened_dry[idx[opened]] = ~raining[opened]
-        quiet = ~ep.is_open(ANOMALY)[idx] & ~rising & ~passing & ~(rank >= 0)
-        if (was_closed := anomaly_open & ~ep.is_open(ANOMALY)[idx]).any():
+        opened = ~anomaly_open & anomaly_now
+        if np.count_nonzero(opened):
+            tab.opened_dry[idx[opened]] = ~raining[opened]
+        quiet = ~anomaly_now & ~rising & ~passing & ~(rank >= 0)
+        if np.count_nonzero(was_closed := anomaly_open & ~anomaly_now):
             tab.cusum[idx[was_closed]] = 0.0
 
         # learning: only from readings that are neither alarm, rain nor fault
@@ -423,7 +443,7 @@ class Engine:
         clean = quiet & ~wet
         level_rate = interval / (s.baseline_days * 86400.0)
         profile_rate = interval * 24.0 / (s.profile_days * 86400.0)
-        if clean.any():
+        if np.count_nonzero(clean):
             self.baseline.learn(
                 idx[clean],
                 x[clean],
@@ -436,17 +456,17 @@ class Engine:
             )
         # the gain learns from every rainy reading unless a source may be there (an anomaly
         # that began before the rain): excluding rain-time alarms would teach it too low a gain
-        suspect = ep.is_open(ANOMALY)[idx] & tab.opened_dry[idx]
+        suspect = anomaly_now & tab.opened_dry[idx]
         gauge_rain = (
             measured & (excess_rel > DRY_EXCESS) & warm & ~no_history & ~suspect & (rank < 0)
         )
-        if gauge_rain.any():
+        if np.count_nonzero(gauge_rain):
             unit = self.washout.table.unit[idx[gauge_rain]]
             self.washout.learn(idx[gauge_rain], unit, ((x - dry) / dry)[gauge_rain])
 
         # technical: the noise level, on clean readings only
         cn = clean & np.isfinite(change)
-        if cn.any():
+        if np.count_nonzero(cn):
             st = idx[cn]
             n = tab.noise_n[st] + 1
             tab.noise_n[st] = n
@@ -479,9 +499,14 @@ class Engine:
         n = len(self.ids)
         if not n:
             return
+        after = self.settings.offline_after_s
+        oldest = self._oldest
+        if oldest is not None and t - oldest <= after and not self.episodes.any_open(OFFLINE):
+            return  # no station can be silent yet and no offline episode is open
         last = self.table.last_time[:n]
-        seen = np.flatnonzero(last != np.iinfo(np.int64).min)
-        silent = t - last[seen] > self.settings.offline_after_s
+        seen = np.flatnonzero(last != _NEVER)
+        self._oldest = int(last[seen].min()) if len(seen) else None
+        silent = t - last[seen] > after
         self.episodes.update(
             OFFLINE,
             t,
@@ -493,18 +518,33 @@ class Engine:
             lambda rows: [("offline", {"last_reading_at": iso(int(last[seen[r]]))}) for r in rows],
         )
 
-    def _local_hour(self, t: int, idx: np.ndarray) -> np.ndarray:
+    def _bins(self, t: int, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`Baseline.bins` of each station's local hour at *t*, worked out once per zone
+        and handed to the stations of that zone."""
         hour = t // 3600
-        offsets = np.empty(len(self.zones))
-        for code, name in enumerate(self.zones):
-            key = (code, hour)
-            if key not in self._offsets:
-                moment = datetime.fromtimestamp(t, zone(name))
-                self._offsets[key] = int(moment.utcoffset().total_seconds())  # type: ignore[union-attr]
-                if len(self._offsets) > 10_000:
-                    self._offsets.clear()
-            offsets[code] = self._offsets[key]
-        return ((t + offsets[self.table.zone[idx]]) % 86400) / 3600.0
+        if self._zone_offsets is None or self._zone_offsets[0] != (hour, len(self.zones)):
+            offsets = np.empty(len(self.zones))
+            for code, name in enumerate(self.zones):
+                key = (code, hour)
+                if key not in self._offsets:
+                    moment = datetime.fromtimestamp(t, zone(name))
+                    self._offsets[key] = int(moment.utcoffset().total_seconds())  # type: ignore[union-attr]
+                    if len(self._offsets) > 10_000:
+                        self._offsets.clear()
+                offsets[code] = self._offsets[key]
+            self._zone_offsets = ((hour, len(self.zones)), offsets)
+        # the bins depend on the time of day only: readings every few minutes repeat them daily
+        offsets = self._zone_offsets[1]
+        key = (t % 86400, offsets.tobytes())
+        bins = self._bins_of_day.get(key)
+        if bins is None:
+            bins = Baseline.bins(((t + offsets) % 86400) / 3600.0)
+            if len(self._bins_of_day) > 10_000:
+                self._bins_of_day.clear()
+            self._bins_of_day[key] = bins
+        b0, b1, frac = bins
+        codes = self.table.zone[idx]
+        return b0[codes], b1[codes], frac[codes]
 
     # -- state -------------------------------------------------------------------------------
 
@@ -549,6 +589,7 @@ class Engine:
         self.ids[:] = meta["ids"]
         self.index = {sid: i for i, sid in enumerate(self.ids)}
         self.zones = meta["zones"]
+        self._zone_offsets = None
         self.now = meta["now"]
         self.stats = meta["stats"]
         self.table.load("station", arrays)
@@ -556,6 +597,7 @@ class Engine:
         self.washout.table.load("washout", arrays)
         self.unseen.table.load("unseen", arrays)
         self.episodes.load(arrays, meta["episodes"])
+        self._oldest = None
         self._levels = np.full((len(self.table), self._levels.shape[1]), np.nan)
         self._level_ranks = np.full(self._levels.shape, -1, dtype=np.int64)
         for i in range(len(self.ids)):

@@ -56,12 +56,17 @@ class Episodes:
         self.kinds: dict[tuple[int, int], str] = {}
         self.details: dict[tuple[int, int], dict[str, Any]] = {}
         self.changes: list[Alarm] = []
+        self._open_count = [0] * width  # open episodes per slot (the same as table.open)
 
     def grow(self, n: int) -> None:
         self.table.grow(n)
 
     def is_open(self, slot: int) -> np.ndarray:
         return self.table.open[:, slot]
+
+    def any_open(self, slot: int) -> bool:
+        """Whether any station has an episode of *slot* open (without scanning them)."""
+        return self._open_count[slot] > 0
 
     def update(
         self,
@@ -81,12 +86,15 @@ class Episodes:
         update an episode, called only for those.
         """
         tab = self.table
+        if not self._open_count[slot] and not np.count_nonzero(bad):
+            return  # the usual case: nothing abnormal, nothing open to follow or close
         was_open = tab.open[idx, slot]
         opening = bad & ~was_open
         going_on = bad & was_open
-        if opening.any():
+        if np.count_nonzero(opening):
             rows = np.flatnonzero(opening)
             st = idx[rows]
+            self._open_count[slot] += len(st)
             tab.open[st, slot] = True
             tab.opened_at[st, slot] = t
             tab.last_bad[st, slot] = t
@@ -97,7 +105,7 @@ class Episodes:
                 self.kinds[(int(i), slot)] = kind
                 self.details[(int(i), slot)] = {"opened": details, "latest": details}
                 self._emit(int(i), slot, t)
-        if going_on.any():
+        if np.count_nonzero(going_on):
             rows = np.flatnonzero(going_on)
             st = idx[rows]
             tab.last_bad[st, slot] = t
@@ -111,7 +119,7 @@ class Episodes:
                     self.details[(int(i), slot)]["latest"] = details
                     self._emit(int(i), slot, t)
         calm = ~bad & was_open
-        if calm.any():
+        if np.count_nonzero(calm):
             st = idx[calm]
             done = st[t - tab.last_bad[st, slot] >= self.clear_after_s]
             for i in done:
@@ -163,6 +171,7 @@ class Episodes:
         self._emit(i, slot, t, cleared_at=t)
         tab = self.table
         tab.open[i, slot] = False
+        self._open_count[slot] -= 1
         del self.kinds[(i, slot)]
         del self.details[(i, slot)]
 
@@ -178,6 +187,7 @@ class Episodes:
 
     def load(self, arrays: dict[str, np.ndarray], meta: str) -> None:
         self.table.load("episodes", arrays)
+        self._open_count = [int(n) for n in self.table.open.sum(axis=0)]
         self.kinds, self.details = {}, {}
         for i, s, kind, details in json.loads(meta):
             self.kinds[(i, s)] = kind

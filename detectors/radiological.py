@@ -38,8 +38,8 @@ def cusum(
     falls back within a few readings once the step is gone.
     """
     llr = shift / sigma**2 * (residual - shift / 2.0)
-    llr = np.clip(llr, -threshold, threshold)
-    return np.clip(previous + llr, 0.0, 2.0 * threshold), llr
+    llr = llr.clip(-threshold, threshold)  # np.clip without its wrapper
+    return (previous + llr).clip(0.0, 2.0 * threshold), llr
 
 
 def transient(

@@ -60,8 +60,14 @@ class Washout:
         )
         self.weights = np.zeros((0, 0))
         self.area = np.zeros((0, 0), dtype=bool)
+        # for the stations reporting with and without a gauge last time (_total_key): their
+        # weights and areas (rows: without, columns: with), and each row's total weight
         self._total_key = b""
         self._total = np.zeros(0)
+        self._no_rain = np.zeros(0)  # the rate without rain: 0, or NaN with no gauge near
+        self._pair_weights = np.zeros((0, 0))
+        self._pair_area = np.zeros((0, 0), dtype=bool)
+        self._linked: np.ndarray | None = None  # weights > 0, when asked for
 
     def grow(self, n: int) -> None:
         self.table.grow(n)
@@ -73,12 +79,14 @@ class Washout:
             self.area = np.zeros((n, n), dtype=bool)
             self.area[: area.shape[0], : area.shape[1]] = area
             self._total_key = b""
+            self._linked = None
 
     def set_neighbours(self, weights: np.ndarray, area: np.ndarray) -> None:
         """Inverse-distance weights between stations (0 beyond the neighbour radius), and which
         stations share an area (twice the radius, as 0/1)."""
         self.weights, self.area = weights, area
         self._total_key = b""
+        self._linked = None
 
     def rain(
         self, idx: np.ndarray, precip: np.ndarray
@@ -93,20 +101,29 @@ class Washout:
         self.table.gauge[idx[measured]] = True
         rate = np.where(measured, np.maximum(precip, 0.0), np.nan)
         area_wet = measured & (rate >= RAIN_THRESHOLD_MM_H)
-        if (~measured).any() and measured.any():
-            unmeasured, gauges = idx[~measured], idx[measured]
+        n_measured = np.count_nonzero(measured)
+        if 0 < n_measured < len(idx):
+            ungauged = ~measured
             key = idx.tobytes() + measured.tobytes()
             if key != self._total_key:  # the same stations report step after step
-                self._total = self.weights[np.ix_(unmeasured, gauges)].sum(axis=1)
+                unmeasured, gauges = idx[ungauged], idx[measured]
+                self._pair_weights = self.weights[np.ix_(unmeasured, gauges)]
+                self._pair_area = self.area[np.ix_(unmeasured, gauges)]
+                self._total = self._pair_weights.sum(axis=1)
+                self._no_rain = np.where(self._total > 0, 0.0, np.nan)
                 self._total_key = key
-            falling = rate[measured] > 0.0
-            rate[~measured] = np.where(self._total > 0, 0.0, np.nan)
-            if falling.any():  # most of the time it rains nowhere
-                w = self.weights[np.ix_(unmeasured, gauges[falling])]
+            gauge_rate = rate[measured]
+            falling = gauge_rate > 0.0
+            if np.count_nonzero(falling):  # most of the time it rains nowhere
+                # compress keeps the rows C-ordered, as w was when gathered from the weights
+                # (a mask would give a Fortran-ordered w, and the product other roundings)
+                w = self._pair_weights.compress(falling, axis=1)
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    rate[~measured] += (w @ rate[measured][falling]) / self._total
-                wet = gauges[rate[measured] >= RAIN_THRESHOLD_MM_H]
-                area_wet[~measured] = self.area[np.ix_(unmeasured, wet)].any(axis=1)
+                    rate[ungauged] = self._no_rain + (w @ gauge_rate[falling]) / self._total
+                wet = gauge_rate >= RAIN_THRESHOLD_MM_H
+                area_wet[ungauged] = self._pair_area.compress(wet, axis=1).any(axis=1)
+            else:
+                rate[ungauged] = self._no_rain
         return rate, measured, area_wet
 
     def advance(
@@ -121,12 +138,18 @@ class Washout:
         relative excess, its relative uncertainty (both 0 when dry) and whether rain may be
         acting on the station (within AFTER_RAIN_H, measured or not)."""
         t = self.table
-        dt_h = np.where(dt_h > MAX_GAP_H, 0.0, dt_h)
-        known = np.nan_to_num(rate)
+        gap = dt_h > MAX_GAP_H
+        if np.count_nonzero(gap):
+            dt_h = np.where(gap, 0.0, dt_h)
+        # np.nan_to_num only where it changes something (it costs ~15 µs a call)
+        known = rate if np.isfinite(rate).all() else np.nan_to_num(rate)
         restart = dt_h <= 0
+        unit, reservoir = t.unit[idx], t.reservoir[idx]
+        if np.count_nonzero(restart):  # a first reading, or one after a long gap
+            unit, reservoir = np.where(restart, 0.0, unit), np.where(restart, 1.0, reservoir)
         unit, reservoir = washout_step(
-            np.where(restart, 0.0, t.unit[idx]),
-            np.where(restart, 1.0, t.reservoir[idx]),
+            unit,
+            reservoir,
             known,
             dt_h,
             WASHOUT_GAIN,
@@ -135,14 +158,16 @@ class Washout:
         t.reservoir[idx] = reservoir
         t.unit[idx] = unit
         wet = known >= RAIN_THRESHOLD_MM_H
-        t.rain_h[idx] = np.where(wet, 0.0, t.rain_h[idx] + dt_h)
-        t.area_rain_h[idx] = np.where(area_wet, 0.0, t.area_rain_h[idx] + dt_h)
+        rain_h = np.where(wet, 0.0, t.rain_h[idx] + dt_h)
+        area_rain_h = np.where(area_wet, 0.0, t.area_rain_h[idx] + dt_h)
+        t.rain_h[idx] = rain_h
+        t.area_rain_h[idx] = area_rain_h
         gain = t.ur[idx] / t.uu[idx]
         excess = gain * unit
         uncertainty = excess * np.where(measured, GAUGE_UNCERTAINTY, NEIGHBOUR_UNCERTAINTY)
-        unseen = ~measured & (t.area_rain_h[idx] < AFTER_RAIN_H)
+        unseen = ~measured & (area_rain_h < AFTER_RAIN_H)
         uncertainty = np.where(unseen, np.hypot(uncertainty, UNSEEN_RAIN_SPREAD), uncertainty)
-        return excess, uncertainty, (t.rain_h[idx] < AFTER_RAIN_H) | unseen
+        return excess, uncertainty, (rain_h < AFTER_RAIN_H) | unseen
 
     def wet(self) -> np.ndarray:
         """Every station: whether rain may be acting on it (as :meth:`advance` last judged)."""
@@ -151,7 +176,13 @@ class Washout:
 
     def neighbours_among(self, rows: np.ndarray, chosen: np.ndarray) -> np.ndarray:
         """For stations *rows*: how many of their neighbours are *chosen* (a mask of all)."""
-        return ((self.weights[rows] > 0) & chosen).sum(axis=1)
+        return (self.linked()[rows] & chosen).sum(axis=1)
+
+    def linked(self) -> np.ndarray:
+        """Which stations are each other's neighbours (a weight above 0)."""
+        if self._linked is None or self._linked.shape != self.weights.shape:
+            self._linked = self.weights > 0
+        return self._linked
 
     def learn(self, idx: np.ndarray, unit: np.ndarray, residual_rel: np.ndarray) -> None:
         """Refine the gains from readings with a measured rain response (no alarm open)."""

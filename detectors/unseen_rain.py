@@ -65,8 +65,9 @@ class UnseenRain:
         washout; every other station's hold ends. *excess* and *var* are relative to the
         background, *var* without the rain model's uncertainty."""
         t = self.table
-        t.n[idx[~firing]] = 0
-        t.held_h[idx[~firing]] = 0.0
+        idle = idx[~firing]
+        t.n[idle] = 0
+        t.held_h[idle] = 0.0
         rows = idx[firing]
         out = np.zeros(len(idx), dtype=bool)
         if len(rows):
@@ -83,16 +84,23 @@ class UnseenRain:
             t.n[rows] = n
             ready = adding & (n >= MIN_READINGS)
             confirmed = np.zeros(len(rows), dtype=bool)
-            if ready.any():
+            if np.count_nonzero(ready):
                 sel = rows[ready]
                 decay = np.exp(-DECAY_PER_H * interval_s[firing][ready] / 3600.0)
                 confirmed[ready] = _not_washout(t.excess[sel], t.var[sel], n[ready], decay)
             confirmed |= t.held_h[rows] >= SUSTAINED_H
             t.n[rows[confirmed]] = 0
             out[np.flatnonzero(firing)[confirmed]] = True
-        t.recent[idx] = np.column_stack([t.recent[idx][:, 1:], excess])
-        t.recent_var[idx] = np.column_stack([t.recent_var[idx][:, 1:], var])
+        t.recent[idx] = _shifted(t.recent[idx], excess)
+        t.recent_var[idx] = _shifted(t.recent_var[idx], var)
         return out
+
+
+def _shifted(rows: np.ndarray, latest: np.ndarray) -> np.ndarray:
+    """*rows* (a copy) moved one place to the left, with *latest* as the last column."""
+    rows[:, :-1] = rows[:, 1:]
+    rows[:, -1] = latest
+    return rows
 
 
 def _not_washout(r: np.ndarray, v: np.ndarray, n: np.ndarray, decay: np.ndarray) -> np.ndarray:
