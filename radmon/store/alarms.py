@@ -22,6 +22,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    tuple_,
     update,
 )
 
@@ -79,7 +80,8 @@ def _alarm(row: Any) -> Alarm:
 def _upsert_statement(conn: Connection) -> Any:
     stmt = dialect_insert(conn)(alarms)
     new, old = stmt.excluded, alarms.c
-    clearing = new.state.in_(_CLEARED)
+    # not IN (...): an expanding parameter, which an executemany may not carry
+    clearing = or_(*(new.state == state for state in _CLEARED))
     merged = {
         "updated_at": _greater(old.updated_at, new.updated_at),
         "peak_nsv_h": _greater(old.peak_nsv_h, new.peak_nsv_h),
@@ -103,6 +105,11 @@ def _upsert_statement(conn: Connection) -> Any:
     )
 
 
+# Rows per statement when reading or upserting many episodes: 14 parameters a row stays well
+# under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+_ROWS_PER_STATEMENT = 500
+
+
 def record(conn: Connection, items: Sequence[Alarm], now: datetime) -> list[Alarm]:
     """Upsert *items* in the caller's transaction; one stored alarm per item, in their order.
 
@@ -110,42 +117,131 @@ def record(conn: Connection, items: Sequence[Alarm], now: datetime) -> list[Alar
     order): concurrent writers then lock rows in one global order and cannot deadlock. Each
     answer is the episode as stored once the whole sequence is applied. What changed (opened,
     severity raised, cleared) is appended to the alarm's history at *now*.
+
+    In a few round trips whatever the number of items: the stored episodes are read in one
+    query, an episode's reports are merged here by the upsert's own rules (a multi-row upsert
+    may not touch the same row twice), one multi-row upsert writes every episode (the database
+    merges each into the stored row as it stands when locked), and the history's lines go in
+    one executemany. The result is what applying the items one at a time gives.
     """
     if not items:
         return []
+    reports: dict[tuple[str, str, datetime], list[Alarm]] = {}
+    for item in sorted(items, key=_key):
+        reports.setdefault(_key(item), []).append(item)
+    found = _find_many(conn, list(reports))
     stmt = _upsert_statement(conn)
-    order = sorted(range(len(items)), key=lambda i: _key(items[i]))
     final: dict[tuple[str, str, datetime], Alarm] = {}
-    for i in order:
-        key = _key(items[i])
-        before = final.get(key) or _find(conn, key)
-        # One statement per item: a multi-row upsert may not touch the same row twice.
-        stored = _alarm(conn.execute(stmt, _row(items[i], now)).mappings().one())
-        _note_changes(conn, before, stored, now)
-        final[key] = stored
+    # one executemany: SQLAlchemy sends it as multi-row upserts ("insertmanyvalues"), from a
+    # statement compiled once and cached
+    rows = [_row(_fold(sequence), now) for sequence in reports.values()]
+    for row in conn.execute(stmt, rows).mappings():
+        stored = _alarm(row)
+        final[_key(stored)] = stored
+    events: list[dict[str, Any]] = []
+    for key, sequence in reports.items():
+        stored = final[key]
+        before = found.get(key)
+        # each report's effect, as the one-at-a-time upsert would have stored it; the last is
+        # the row the database returned
+        for i, report in enumerate(sequence):
+            after = (
+                stored
+                if i == len(sequence) - 1
+                else _merged(before, report, now).model_copy(update={"id": stored.id})
+            )
+            events.extend(_changes(before, after, now))
+            before = after
+    if events:
+        conn.execute(insert(alarm_events), events)
     return [final[_key(item)] for item in items]
 
 
-def _find(conn: Connection, key: tuple[str, str, datetime]) -> Alarm | None:
-    station_id, kind, opened_at = key
-    query = select(alarms).where(
-        alarms.c.station_id == station_id, alarms.c.kind == kind, alarms.c.opened_at == opened_at
+def _find_many(
+    conn: Connection, keys: Sequence[tuple[str, str, datetime]]
+) -> dict[tuple[str, str, datetime], Alarm]:
+    """The stored episodes among *keys*, by key."""
+    c = alarms.c
+    found: dict[tuple[str, str, datetime], Alarm] = {}
+    for first in range(0, len(keys), _ROWS_PER_STATEMENT):
+        part = keys[first : first + _ROWS_PER_STATEMENT]
+        query = select(alarms).where(tuple_(c.station_id, c.kind, c.opened_at).in_(part))
+        for row in conn.execute(query).mappings():
+            stored = _alarm(row)
+            found[_key(stored)] = stored
+    return found
+
+
+def _fold(sequence: Sequence[Alarm]) -> Alarm:
+    """One report with the effect of an episode's reports applied in turn: the first as it
+    would be inserted, each next one merged into it by the upsert's rules. Merged into the
+    stored row, it gives what the reports one at a time give (each rule is a max, a latest
+    non-null or a one-way move, so merging in one go or in turn comes to the same)."""
+    folded = sequence[0]
+    for report in sequence[1:]:
+        folded = _merged(folded, report, None)
+    return folded
+
+
+def _merged(old: Alarm | None, new: Alarm, now: datetime | None) -> Alarm:
+    """*new* upserted onto *old*, by the rules of :func:`_upsert_statement`."""
+    if old is None:
+        return new if now is None else new.model_copy(update={"raised_at": now})
+    state = old.state
+    if not new.state.is_open:
+        if state is AlarmState.ACTIVE_UNACK:
+            state = AlarmState.CLEARED_UNACK
+        elif state is AlarmState.ACTIVE_ACK:
+            state = AlarmState.CLEARED_ACK
+    return old.model_copy(
+        update={
+            "updated_at": _larger(old.updated_at, new.updated_at),
+            "peak_nsv_h": _larger(old.peak_nsv_h, new.peak_nsv_h),
+            "baseline_nsv_h": new.baseline_nsv_h
+            if new.baseline_nsv_h is not None
+            else old.baseline_nsv_h,
+            "details": new.details,
+            "severity": new.severity if new.severity.rank > old.severity.rank else old.severity,
+            "cleared_at": new.cleared_at if new.cleared_at is not None else old.cleared_at,
+            "state": state,
+        }
     )
-    row = conn.execute(query).mappings().first()
-    return _alarm(row) if row else None
 
 
-def _note_changes(conn: Connection, before: Alarm | None, after: Alarm, now: datetime) -> None:
+def _larger(old: Any, new: Any) -> Any:
+    """As :func:`_greater`, in Python."""
+    if new is None:
+        return old
+    if old is None:
+        return new
+    return new if new > old else old
+
+
+def _changes(before: Alarm | None, after: Alarm, now: datetime) -> list[dict[str, Any]]:
+    """The history lines of an episode going from *before* to *after* (see append_event)."""
     assert after.id is not None
+    out = []
     if before is None:
         details = {"severity": after.severity.value, "peak_nsv_h": after.peak_nsv_h}
-        append_event(conn, after.id, now, "opened", details=details)
+        out.append(_event(after.id, now, "opened", details))
         before = after.model_copy(update={"state": AlarmState.ACTIVE_UNACK})
     elif after.severity.rank > before.severity.rank:
         details = {"from": before.severity.value, "to": after.severity.value}
-        append_event(conn, after.id, now, "severity", details=details)
+        out.append(_event(after.id, now, "severity", details))
     if before.state.is_open and not after.state.is_open:
-        append_event(conn, after.id, now, "cleared", details={"cleared_at": str(after.cleared_at)})
+        out.append(_event(after.id, now, "cleared", {"cleared_at": str(after.cleared_at)}))
+    return out
+
+
+def _event(alarm_id: int, at: datetime, event: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "alarm_id": alarm_id,
+        "at": at,
+        "event": event,
+        "actor": None,
+        "note": None,
+        "details": details,
+    }
 
 
 def append_event(
