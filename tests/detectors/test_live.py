@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -116,6 +118,8 @@ def test_fed_readings_become_stored_alarms_after_a_flush(node: tuple[Store, Sett
     store_all(store, STEPS)
     for step in STEPS:
         detection.feed(step)
+    detection.judge_gathered()  # what the worker would have done
+    assert detection.engine.stats["readings"] == N * len(STEPS)
     assert store.alarms("all") == []  # nothing is written before the flush
 
     asyncio.run(detection._flush(asyncio.Event()))
@@ -181,6 +185,7 @@ def test_restart_replays_stored_readings_and_gives_the_same_alarms(
         if i == save_at:
             asyncio.run(first._flush(asyncio.Event()))
             first.save()
+    first.judge_gathered()
     asyncio.run(first._flush(asyncio.Event()))  # reported, but not in the saved state
     store_all(store, STEPS[crash_at + 1 :])  # the node is down; ingest keeps storing
 
@@ -244,3 +249,286 @@ def test_corrupt_saved_state_falls_back_to_history(
     assert replayed == N * len(STEPS)  # the whole history, as without a state
     assert stored_rows(store) == expected_rows(REF_CHANGES)
     assert detection.engine.now == REF_ENGINE.now
+
+
+# -- gathering: wider engine feeds, each reading judged once ------------------------------------
+
+
+def keys(readings: Sequence) -> list[tuple[str, datetime]]:
+    return [(r.station_id, r.time) for r in readings]
+
+
+class FeedSpy:
+    """Wraps the engine's feed: what each call judged (as keys: the engine is given the
+    fields it reads, not the readings themselves)."""
+
+    def __init__(self, engine: Engine, hold: threading.Event | None = None) -> None:
+        self.calls: list[list[tuple[str, datetime]]] = []
+        self.hold = hold
+        self._feed = engine.feed
+        engine.feed = self  # type: ignore[method-assign]
+
+    def __call__(self, readings: Sequence[Reading]) -> list[Alarm]:
+        if self.hold is not None:
+            assert self.hold.wait(10.0), "the test never let the engine go on"
+        self.calls.append(keys(readings))
+        return self._feed(readings)
+
+    def judged(self) -> list[tuple[str, datetime]]:
+        return [r for call in self.calls for r in call]
+
+
+def wait_until(condition, timeout: float = 10.0) -> float:
+    """Seconds until *condition()* holds (fails after *timeout*)."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, "never happened"
+        time.sleep(0.005)
+    return time.monotonic() - started
+
+
+def test_two_feeds_within_the_bound_are_judged_in_one_engine_feed(
+    node: tuple[Store, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, settings = node
+    monkeypatch.setattr(live, "GATHER_S", 1.0)
+    detection = LiveDetection(store, settings, clock=clock)
+    spy = FeedSpy(detection.engine)
+    store_all(store, STEPS)
+    half = len(STEPS) // 2
+    first = [r for step in STEPS[:half] for r in step]
+    second = [r for step in STEPS[half:] for r in step]
+    detection.start()
+    try:
+        detection.feed(first)
+        detection.feed(second)
+        assert spy.calls == []  # gathered, not judged: the bound has not passed
+        wait_until(lambda: len(spy.calls) == 1)
+    finally:
+        detection.stop()
+    assert spy.calls == [keys(first + second)]  # one engine feed of both, in hand-over order
+    asyncio.run(detection._flush(asyncio.Event()))
+    assert stored_rows(store) == expected_rows(REF_CHANGES)  # as fed in one call
+    assert detection.engine.stats == REF_ENGINE.stats
+
+
+def test_the_bound_is_honoured(
+    node: tuple[Store, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, settings = node
+    monkeypatch.setattr(live, "GATHER_S", 0.3)
+    detection = LiveDetection(store, settings, clock=clock)
+    spy = FeedSpy(detection.engine)
+    detection.start()
+    try:
+        for step in STEPS[:3]:
+            handed = time.monotonic()
+            detection.feed(step)
+            wait_until(lambda step=step: bool(spy.calls) and spy.calls[-1] == keys(step))
+            waited = time.monotonic() - handed
+            assert 0.29 <= waited <= 1.5, waited  # not before the bound, soon after it
+    finally:
+        detection.stop()
+    assert len(spy.calls) == 3
+
+
+def test_a_full_gathering_is_judged_without_waiting_for_the_bound(
+    node: tuple[Store, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, settings = node
+    monkeypatch.setattr(live, "GATHER_S", 30.0)
+    monkeypatch.setattr(live, "GATHER_READINGS", 3 * N)
+    detection = LiveDetection(store, settings, clock=clock)
+    spy = FeedSpy(detection.engine)
+    detection.start()
+    try:
+        for step in STEPS[:3]:
+            detection.feed(step)
+        assert wait_until(lambda: len(spy.judged()) == 3 * N) < 5.0
+    finally:
+        detection.stop()
+    assert spy.calls == [keys(STEPS[0] + STEPS[1] + STEPS[2])]
+
+
+def test_each_reading_is_judged_exactly_once_whoever_feeds_and_judges(
+    node: tuple[Store, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, settings = node
+    monkeypatch.setattr(live, "GATHER_S", 0.01)
+    monkeypatch.setattr(live, "GATHER_READINGS", 7 * N)
+    monkeypatch.setattr(live, "MAX_GATHERED", 9 * N)
+    detection = LiveDetection(store, settings, clock=clock)
+    spy = FeedSpy(detection.engine)
+    store_all(store, STEPS)
+    done = threading.Event()
+
+    def judge_meanwhile() -> None:  # saves and flushes judge what is gathered too
+        while not done.is_set():
+            detection.judge_gathered()
+            time.sleep(0.001)
+
+    judging = threading.Thread(target=judge_meanwhile)
+    detection.start()
+    judging.start()
+    try:
+        for step in STEPS:
+            detection.feed(step)
+    finally:
+        detection.stop()
+        done.set()
+        judging.join()
+    judged = spy.judged()
+    assert len(judged) == N * len(STEPS)
+    assert sorted(judged) == sorted(keys([r for step in STEPS for r in step]))  # each once
+    assert detection.engine.stats == REF_ENGINE.stats  # none skipped as late: in order
+    asyncio.run(detection._flush(asyncio.Event()))
+    assert stored_rows(store) == expected_rows(REF_CHANGES)
+
+
+def test_a_writer_waits_when_the_engine_falls_behind(
+    node: tuple[Store, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, settings = node
+    monkeypatch.setattr(live, "GATHER_S", 0.01)
+    monkeypatch.setattr(live, "GATHER_READINGS", 2 * N)
+    monkeypatch.setattr(live, "MAX_GATHERED", 2 * N)
+    detection = LiveDetection(store, settings, clock=clock)
+    engine_may_go = threading.Event()
+    spy = FeedSpy(detection.engine, hold=engine_may_go)
+    fed = []
+
+    def writer() -> None:
+        for step in STEPS[:8]:
+            detection.feed(step)
+            fed.append(step)
+
+    detection.start()
+    writing = threading.Thread(target=writer)
+    writing.start()
+    try:
+        time.sleep(0.5)  # the engine is stuck on its first slice
+        assert writing.is_alive()  # so the writer is held back...
+        assert len(fed) <= 2 + 2  # ...once the slice taken and MAX_GATHERED more are handed over
+        assert detection._gathered_n <= 2 * N
+        engine_may_go.set()
+        writing.join(10.0)
+        assert not writing.is_alive()
+    finally:
+        engine_may_go.set()
+        detection.stop()
+    assert len(spy.judged()) == 8 * N
+
+
+def test_a_writer_waits_while_the_engine_has_its_time_bound_of_work_waiting(
+    node: tuple[Store, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readings that are each their own time step cost the engine much more each: what may
+    wait is bounded by the engine's time, not only by a count of readings."""
+    store, settings = node
+    monkeypatch.setattr(live, "GATHER_S", 0.01)
+    monkeypatch.setattr(live, "MAX_GATHERED_S", 0.2)
+    detection = LiveDetection(store, settings, clock=clock)
+    spy = FeedSpy(detection.engine)
+    slow = spy._feed
+
+    def costly(readings: Sequence[Reading]) -> list[Alarm]:
+        time.sleep(0.025 * len(readings))  # 25 ms a reading
+        return slow(readings)
+
+    spy._feed = costly
+    waiting = []  # how much the engine had waiting, in its seconds, at each hand-over
+
+    def writer() -> None:
+        detection.feed(STEPS[0])
+        wait_until(lambda: detection.engine.stats["readings"] == N)  # its cost is known now
+        for step in STEPS[1:12]:
+            detection.feed(step)
+            with detection._ready:
+                waiting.append(detection._gathered_n * detection._cost_s)
+
+    detection.start()
+    try:
+        started = time.monotonic()
+        writing = threading.Thread(target=writer)
+        writing.start()
+        writing.join(20.0)
+        assert not writing.is_alive()
+        wrote_s = time.monotonic() - started
+    finally:
+        detection.stop()
+    assert len(spy.judged()) == 12 * N
+    # never more than the bound, plus one hand-over, waits for the engine...
+    assert max(waiting) <= 0.2 + 2 * N * 0.03, waiting  # (without the bound: up to 1.1 s)
+    # ...so the writer went at the engine's pace: 1.2 s of work, of which at most that may wait
+    assert wrote_s >= 0.6, wrote_s  # (without the bound: a few milliseconds)
+    assert len(spy.calls) >= 4  # many small slices, not one
+
+
+def test_stop_judges_what_is_gathered(
+    node: tuple[Store, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, settings = node
+    monkeypatch.setattr(live, "GATHER_S", 60.0)
+    detection = LiveDetection(store, settings, clock=clock)
+    detection.start()
+    for step in STEPS[:10]:
+        detection.feed(step)
+    assert detection.engine.stats["readings"] == 0
+    started = time.monotonic()
+    detection.stop()
+    assert time.monotonic() - started < 5.0  # not waiting for the bound
+    assert detection.engine.stats["readings"] == 10 * N
+    detection.feed(STEPS[10])  # after stop: gathered for the next judging (save, flush)
+    detection.save()
+    saved = store.load_detector_state(STATE_NAME)
+    assert saved is not None
+    restored = Engine(settings.detection, STATIONS, clock=clock)
+    restored.restore(saved[1])
+    assert restored.stats["readings"] == 11 * N
+
+
+def test_a_saved_state_never_claims_an_unjudged_reading_or_an_unrecorded_alarm(
+    node: tuple[Store, Settings],
+) -> None:
+    store, settings = node
+    detection = LiveDetection(store, settings, clock=clock)
+    store_all(store, STEPS)
+    for step in STEPS:
+        detection.feed(step)  # no worker: all of it gathered
+    detection.save()
+    saved = store.load_detector_state(STATE_NAME)
+    assert saved is not None
+    restored = Engine(settings.detection, STATIONS, clock=clock)
+    restored.restore(saved[1])
+    assert restored.stats == REF_ENGINE.stats  # judged before the snapshot
+    assert stored_rows(store) == expected_rows(REF_CHANGES)  # recorded before the state
+    assert detection.alarms_recorded == len(REF_CHANGES)
+    # killed right after the save: a restart replays the last hour and judges none of it again
+    second = LiveDetection(store, settings, clock=clock)
+    replayed = second.warm_up()
+    assert replayed > 0
+    assert second.engine.stats["readings"] == REF_ENGINE.stats["readings"] + replayed
+    assert second.engine.stats["skipped_late"] == REF_ENGINE.stats["skipped_late"] + replayed
+    assert stored_rows(store) == expected_rows(REF_CHANGES)
+
+
+def test_killed_with_readings_gathered_a_restart_gives_the_same_alarms(
+    node: tuple[Store, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, settings = node
+    monkeypatch.setattr(live, "GATHER_S", 60.0)
+    first = LiveDetection(store, settings, clock=clock)
+    first.start()
+    for i, step in enumerate(STEPS):
+        store.write_readings(step)
+        first.feed(step)
+        if i == K + 10:
+            first.save()  # judges and records what was gathered, then saves
+    # SIGKILL: everything after the save is stored but gathered, never judged; the worker
+    # dies with the process (it is a daemon thread; here, it is simply abandoned)
+    assert first.engine.stats["readings"] == N * (K + 11)
+    second = LiveDetection(store, settings, clock=clock)
+    second.warm_up()
+    assert stored_rows(store) == expected_rows(REF_CHANGES)
+    assert second.engine.now == REF_ENGINE.now
+    first.stop()
