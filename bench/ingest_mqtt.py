@@ -5,6 +5,10 @@ Two workloads: one reading per message, and batches of readings per message (JSO
 figure is readings stored per second from the first publish to the last commit, checked by
 count afterwards (zero loss, zero duplicates); the ceiling is a binary COPY of the same rows
 into a bare table, measured in the same run. The serve process's peak RSS is reported too.
+
+Detection is on, as ``radmon serve`` runs it by default: every committed reading is handed to
+the streaming engine (detectors/live.py). The engine's state, saved when serve stops, says how
+many readings it judged; the run fails unless that is every reading.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import argparse
 import json
 import os
 import re
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -39,6 +45,8 @@ from bench._common import (
     write_json,
 )
 from bench.store_ingest import pg_raw_copy
+from detectors.columns import unpack
+from detectors.live import STATE_NAME
 from radmon.config import load_settings
 from radmon.models import Reading, Station
 from radmon.store import Store
@@ -49,12 +57,19 @@ _STORED = re.compile(r"^radmon_mqtt_readings_stored_total (\S+)$", re.M)
 
 
 def build_messages(
-    stations: int, per_message: int, readings: int
+    stations: int, per_message: int, readings: int, age_days: float = 0.0
 ) -> tuple[list[tuple[str, bytes]], list[tuple[Any, ...]]]:
-    """Messages minute by minute across all stations, and the same readings as COPY rows."""
-    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=30)
-    messages, rows = [], []
+    """Messages minute by minute across all stations, and the same readings as COPY rows.
+
+    Each station's last reading is *age_days* before the current minute: with 0 (the default),
+    the readings end now, as a live network's backlog does, so the engine's wall-clock tick
+    judges them as recent. Readings days old would find every station silent at each tick
+    and open an ``offline`` alarm for each: an artefact of old data, not of the ingest.
+    """
     per_station = readings // stations
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=age_days)
+    start = end - timedelta(minutes=per_station - 1)
+    messages, rows = [], []
     for station in range(stations):
         sid = f"ST{station:05d}"
         for first in range(0, per_station, per_message):
@@ -101,6 +116,67 @@ def publish(broker: Broker, messages: Sequence[tuple[str, bytes]], clients: int)
     return time.perf_counter() - started
 
 
+def publish_raw(broker: Broker, messages: Sequence[tuple[str, bytes]], clients: int) -> float:
+    """As :func:`publish`, from MQTT 3.1.1 PUBLISH packets encoded beforehand and written
+    straight to the socket: a publisher that costs next to no CPU, so the figure is the
+    ingest's and not the load generator's."""
+
+    def packets(part: Sequence[tuple[str, bytes]]) -> list[bytes]:
+        out = []
+        for i, (topic, body) in enumerate(part):
+            name = topic.encode()
+            rest = struct.pack("!H", len(name)) + name + struct.pack("!H", i % 65535 + 1) + body
+            out.append(b"\x32" + _varint(len(rest)) + rest)
+        return out
+
+    def worker(encoded: list[bytes], index: int) -> None:
+        window = threading.Semaphore(20_000)  # < 65,535 packet ids: one is reused once acked
+        with socket.create_connection((broker.host, broker.port)) as sock:
+            client_id = f"bench-raw-{index}".encode()
+            body = b"\x00\x04MQTT\x04\x02\x00\x00" + struct.pack("!H", len(client_id))
+            sock.sendall(b"\x10" + _varint(len(body) + len(client_id)) + body + client_id)
+            reader = sock.makefile("rb")
+            if reader.read(4)[:2] != b"\x20\x02":
+                raise RuntimeError("the broker refused the raw publisher")
+
+            def acks() -> None:
+                for _ in encoded:
+                    if reader.read(4)[:2] != b"\x40\x02":
+                        raise RuntimeError("expected a PUBACK")
+                    window.release()
+
+            counting = threading.Thread(target=acks)
+            counting.start()
+            chunk: list[bytes] = []
+            for packet in encoded:
+                window.acquire()
+                chunk.append(packet)
+                if len(chunk) >= 64:
+                    sock.sendall(b"".join(chunk))
+                    chunk = []
+            sock.sendall(b"".join(chunk))
+            counting.join()
+            sock.sendall(b"\xe0\x00")
+
+    parts = [packets(messages[i::clients]) for i in range(clients)]
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(part, i)) for i, part in enumerate(parts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        value, byte = divmod(value, 128)
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
 def stored_so_far(web_port: int) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=5) as answer:
         found = _STORED.search(answer.read().decode())
@@ -128,8 +204,11 @@ def run_workload(
         for i in range(args.stations)
     )
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE readings, readings_hourly, readings_daily")
-    messages, rows = build_messages(args.stations, per_message, args.readings)
+        # each workload starts from nothing: no readings, no alarms, no detector state
+        conn.execute(
+            "TRUNCATE readings, readings_hourly, readings_daily, alarms, detector_state CASCADE"
+        )
+    messages, rows = build_messages(args.stations, per_message, args.readings, args.age_days)
     prepare_session(settings)
     web_port = free_port()
     config = workdir / f"serve-{per_message}.yaml"
@@ -139,6 +218,7 @@ def run_workload(
                 "database": {"url": url},
                 "mqtt": settings.mqtt.model_dump(),
                 "web": {"port": web_port},
+                "detection": {"enabled": args.detection == "on"},  # on: the default, stated
             }
         )
     )
@@ -158,12 +238,14 @@ def run_workload(
                     raise
                 time.sleep(0.1)
         started = time.perf_counter()
-        publish_s = publish(broker, messages, args.publishers)
+        send = publish_raw if args.publisher == "raw" else publish
+        publish_s = send(broker, messages, args.publishers)
         deadline = time.monotonic() + 900
-        while stored_so_far(web_port) < len(rows):
+        while (done := stored_so_far(web_port)) < len(rows):
             if time.monotonic() > deadline or node.poll() is not None:
                 raise RuntimeError("the ingest did not store every reading in time")
-            time.sleep(0.05)
+            # /metrics costs serve a query: ask rarely, except near the end (the end's precision)
+            time.sleep(0.02 if done >= 0.95 * len(rows) else 0.2)
         elapsed = time.perf_counter() - started
         rss = peak_rss_mb(node.pid)
     finally:
@@ -174,7 +256,12 @@ def run_workload(
         count, keys = conn.execute(
             "SELECT count(*), count(DISTINCT (station_id, time)) FROM readings"
         ).fetchone()
+        kinds = dict(conn.execute("SELECT kind, count(*) FROM alarms GROUP BY kind").fetchall())
+    alarms = sum(kinds.values())
+    judged = judged_readings(store)
     store.close()
+    if args.detection == "on" and judged < len(rows):
+        raise RuntimeError(f"detection judged {judged} of {len(rows)} readings: was it on?")
     raw_s = pg_raw_copy(url, [rows[i : i + 5000] for i in range(0, len(rows), 5000)], False)
     return {
         "per_message": per_message,
@@ -186,7 +273,19 @@ def run_workload(
         "stored": count,
         "distinct": keys,
         "peak_rss_mb": rss,
+        "judged": judged,
+        "alarms": alarms,
+        "alarm_kinds": kinds,
     }
+
+
+def judged_readings(store: Store) -> int:
+    """How many readings the detection engine of serve judged (from its saved state)."""
+    saved = store.load_detector_state(STATE_NAME)
+    if saved is None:
+        return 0
+    meta = json.loads(unpack(saved[1])["meta"].tobytes().decode())
+    return int(meta["stats"]["readings"])
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -196,6 +295,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batched", type=int, default=1_000_000, help="readings in batches")
     parser.add_argument("--batch", type=int, default=100, help="readings per batched message")
     parser.add_argument("--publishers", type=int, default=2, help="publishing connections")
+    parser.add_argument(
+        "--publisher",
+        choices=["paho", "raw"],
+        default="paho",
+        help="paho clients (as devices), or pre-encoded packets written to the socket",
+    )
+    parser.add_argument(
+        "--detection",
+        choices=["on", "off"],
+        default="on",
+        help="off only to see what the ingest does without the detectors (not the target)",
+    )
+    parser.add_argument(
+        "--age-days",
+        type=float,
+        default=0.0,
+        help="how old the last reading is (0: ending now, as a live backlog; 30: the old runs)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
     parser.add_argument("--pg", default=ADMIN_URL)
     parser.add_argument("--json", metavar="PATH")
@@ -214,11 +331,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         [
             f"{fmt_int(args.stations)} stations; (a) {fmt_int(args.single)} readings, one per "
             f"message; (b) {fmt_int(args.batched)} readings, {args.batch} per message",
-            f"{args.publishers} publishing connections in this process; radmon serve in its own "
+            "one-minute readings ending "
+            + (f"{args.age_days:g} days ago" if args.age_days else "now (a recent backlog)"),
+            f"{args.publishers} publishing connections ({args.publisher}) in this process; "
+            "radmon serve in its own "
             "process with default ingest settings; a private Mosquitto 2 (persistence on)",
             "rate = readings / (first publish → last commit); raw COPY = binary COPY of the "
             "same rows into a bare table, batches of 5,000, same database, same run",
-            "detectors: none yet (the detection engine is not part of serve yet)",
+            (
+                "detection on (serve's default): every committed reading is judged by the "
+                "streaming engine; checked afterwards from the engine's saved state"
+                if args.detection == "on"
+                else "detection OFF (a diagnosis, not the benchmark of issue 3)"
+            ),
         ],
         facts,
     )
@@ -234,14 +359,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             broker.stop()
     print(
         f"{'per msg':>7} {'readings':>10} {'publish/s':>10} {'stored/s':>10} "
-        f"{'raw COPY/s':>11} {'ratio':>6} {'lost':>5} {'dup':>4} {'RSS MB':>7}"
+        f"{'raw COPY/s':>11} {'ratio':>6} {'lost':>5} {'dup':>4} {'RSS MB':>7} "
+        f"{'judged':>10} {'alarms':>6}"
     )
     for r in results:
         print(
             f"{r['per_message']:>7} {fmt_int(r['readings']):>10} {fmt_int(r['publish_rate']):>10} "
             f"{fmt_int(r['rate']):>10} {fmt_int(r['raw_copy_rate']):>11} "
             f"{100 * r['rate'] / r['raw_copy_rate']:>5.1f}% {r['readings'] - r['distinct']:>5} "
-            f"{r['stored'] - r['distinct']:>4} {r['peak_rss_mb']:>7.0f}"
+            f"{r['stored'] - r['distinct']:>4} {r['peak_rss_mb']:>7.0f} "
+            f"{fmt_int(r['judged']):>10} {r['alarms']:>6}"
         )
     write_json(args.json, {"facts": facts, "results": results})
 
