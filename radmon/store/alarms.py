@@ -119,42 +119,31 @@ def record(conn: Connection, items: Sequence[Alarm], now: datetime) -> list[Alar
     severity raised, cleared) is appended to the alarm's history at *now*.
 
     In a few round trips whatever the number of items: the stored episodes are read in one
-    query, an episode's reports are merged here by the upsert's own rules (a multi-row upsert
-    may not touch the same row twice), one multi-row upsert writes every episode (the database
-    merges each into the stored row as it stands when locked), and the history's lines go in
-    one executemany. The result is what applying the items one at a time gives.
+    query, then the reports go in rounds, the first report of every episode, then the second
+    of those that have one, and so on (a multi-row upsert may not touch the same row twice),
+    each round one multi-row upsert; the history's lines go in one executemany. So the
+    database merges every report by the upsert's rules, as one statement per item would.
     """
     if not items:
         return []
     reports: dict[tuple[str, str, datetime], list[Alarm]] = {}
     for item in sorted(items, key=_key):
         reports.setdefault(_key(item), []).append(item)
-    found = _find_many(conn, list(reports))
+    stored = _find_many(conn, list(reports))
     stmt = _upsert_statement(conn)
-    final: dict[tuple[str, str, datetime], Alarm] = {}
-    # one executemany: SQLAlchemy sends it as multi-row upserts ("insertmanyvalues"), from a
-    # statement compiled once and cached
-    rows = [_row(_fold(sequence), now) for sequence in reports.values()]
-    for row in conn.execute(stmt, rows).mappings():
-        stored = _alarm(row)
-        final[_key(stored)] = stored
     events: list[dict[str, Any]] = []
-    for key, sequence in reports.items():
-        stored = final[key]
-        before = found.get(key)
-        # each report's effect, as the one-at-a-time upsert would have stored it; the last is
-        # the row the database returned
-        for i, report in enumerate(sequence):
-            after = (
-                stored
-                if i == len(sequence) - 1
-                else _merged(before, report, now).model_copy(update={"id": stored.id})
-            )
-            events.extend(_changes(before, after, now))
-            before = after
+    for n in range(max(len(sequence) for sequence in reports.values())):
+        # one executemany: SQLAlchemy sends it as multi-row upserts ("insertmanyvalues"),
+        # from a statement compiled once and cached; the rows stay in key order
+        rows = [_row(sequence[n], now) for sequence in reports.values() if len(sequence) > n]
+        for row in conn.execute(stmt, rows).mappings():
+            after = _alarm(row)
+            key = _key(after)
+            events.extend(_changes(stored.get(key), after, now))
+            stored[key] = after
     if events:
         conn.execute(insert(alarm_events), events)
-    return [final[_key(item)] for item in items]
+    return [stored[_key(item)] for item in items]
 
 
 def _find_many(
@@ -170,51 +159,6 @@ def _find_many(
             stored = _alarm(row)
             found[_key(stored)] = stored
     return found
-
-
-def _fold(sequence: Sequence[Alarm]) -> Alarm:
-    """One report with the effect of an episode's reports applied in turn: the first as it
-    would be inserted, each next one merged into it by the upsert's rules. Merged into the
-    stored row, it gives what the reports one at a time give (each rule is a max, a latest
-    non-null or a one-way move, so merging in one go or in turn comes to the same)."""
-    folded = sequence[0]
-    for report in sequence[1:]:
-        folded = _merged(folded, report, None)
-    return folded
-
-
-def _merged(old: Alarm | None, new: Alarm, now: datetime | None) -> Alarm:
-    """*new* upserted onto *old*, by the rules of :func:`_upsert_statement`."""
-    if old is None:
-        return new if now is None else new.model_copy(update={"raised_at": now})
-    state = old.state
-    if not new.state.is_open:
-        if state is AlarmState.ACTIVE_UNACK:
-            state = AlarmState.CLEARED_UNACK
-        elif state is AlarmState.ACTIVE_ACK:
-            state = AlarmState.CLEARED_ACK
-    return old.model_copy(
-        update={
-            "updated_at": _larger(old.updated_at, new.updated_at),
-            "peak_nsv_h": _larger(old.peak_nsv_h, new.peak_nsv_h),
-            "baseline_nsv_h": new.baseline_nsv_h
-            if new.baseline_nsv_h is not None
-            else old.baseline_nsv_h,
-            "details": new.details,
-            "severity": new.severity if new.severity.rank > old.severity.rank else old.severity,
-            "cleared_at": new.cleared_at if new.cleared_at is not None else old.cleared_at,
-            "state": state,
-        }
-    )
-
-
-def _larger(old: Any, new: Any) -> Any:
-    """As :func:`_greater`, in Python."""
-    if new is None:
-        return old
-    if old is None:
-        return new
-    return new if new > old else old
 
 
 def _changes(before: Alarm | None, after: Alarm, now: datetime) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ exactly what recording them one at a time stores (rows, answers and history)."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -143,7 +144,9 @@ def test_many_changes_take_a_few_statements(store: Store) -> None:
         event.remove(store.engine, "before_cursor_execute", count)
     assert len(recorded) == 900
     assert len(rows(store)) == len({(a.station_id, a.kind, a.opened_at) for a in batch}) > 250
-    # one read, one upsert, one insert of history lines (SQLite adds BEGIN/COMMIT-like
-    # statements of its own): not one statement per change
+    # one read, one upsert per round (every episode's first report, then every second one,
+    # ...), one insert of history lines (SQLite adds BEGIN/COMMIT-like statements of its
+    # own): not one statement per change
+    rounds = max(Counter((a.station_id, a.kind, a.opened_at) for a in batch).values())
     writes = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "INSERT"))]
-    assert len(writes) <= 4, writes
+    assert len(writes) <= rounds + 2 < len(batch) / 50, writes
