@@ -50,9 +50,10 @@ LAYOUTS = {
     "station": {"station": "g / %(m)s::bigint", "minute": "mod(g, %(m)s::bigint)"},
 }
 ROLLUP_SQL = """
-    INSERT INTO {table} (station_id, bucket, n, sum_nsv_h, min_nsv_h, max_nsv_h)
+    INSERT INTO {table} (station_id, bucket, n, sum_nsv_h, min_nsv_h, max_nsv_h, rain_n,
+                         rain_sum_mm_h)
     SELECT station_id, {bucket}, count(*), sum(dose_rate_nsv_h), min(dose_rate_nsv_h),
-           max(dose_rate_nsv_h)
+           max(dose_rate_nsv_h), count(precip_mm_h), sum(precip_mm_h)
     FROM readings GROUP BY 1, 2
 """
 

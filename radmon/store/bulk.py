@@ -59,7 +59,7 @@ def reading_row(r: Reading) -> tuple[Any, ...]:
 
 
 def _new_rows(batch: Sequence[Reading]) -> list[rollups.NewRow]:
-    return [(r.station_id, r.time, r.dose_rate_nsv_h) for r in batch]
+    return [(r.station_id, r.time, r.dose_rate_nsv_h, r.precip_mm_h) for r in batch]
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------
@@ -151,5 +151,5 @@ def _insert_new_via_stage_sqlite(
         "WHERE r.station_id = _stage.station_id AND r.time = _stage.time)"
     )
     conn.exec_driver_sql(f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM _stage")
-    rows = conn.exec_driver_sql("SELECT station_id, time, dose_rate_nsv_h FROM _stage")
-    return [(s, rollups.parse_sqlite_text(t), d) for s, t, d in rows]
+    rows = conn.exec_driver_sql("SELECT station_id, time, dose_rate_nsv_h, precip_mm_h FROM _stage")
+    return [(s, rollups.parse_sqlite_text(t), d, rain) for s, t, d, rain in rows]

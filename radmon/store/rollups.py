@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -39,11 +40,11 @@ from radmon.store.schema import (
     stations,
 )
 
-# (station_id, time, dose_rate_nsv_h) of a newly stored reading
-NewRow = tuple[str, datetime, float]
-# (station_id, bucket) -> [n, sum, min, max]
-Aggregates = dict[tuple[str, datetime], list[float]]
-ROLLUP_COLUMNS = "station_id, bucket, n, sum_nsv_h, min_nsv_h, max_nsv_h"
+# (station_id, time, dose_rate_nsv_h, precip_mm_h) of a newly stored reading
+NewRow = tuple[str, datetime, float, float | None]
+# (station_id, bucket) -> [n, sum, min, max, rain_n, rain_sum (None while rain_n is 0)]
+Aggregates = dict[tuple[str, datetime], list[Any]]
+ROLLUP_COLUMNS = "station_id, bucket, n, sum_nsv_h, min_nsv_h, max_nsv_h, rain_n, rain_sum_mm_h"
 _ROLLUP_NAMES = ROLLUP_COLUMNS.split(", ")
 _TABLES = ("readings_hourly", "readings_daily")
 HOUR = timedelta(hours=1)
@@ -103,14 +104,14 @@ def aggregate(rows: Iterable[NewRow], zone_name: str) -> tuple[Aggregates, Aggre
     buckets: dict[datetime, tuple[datetime, datetime]] = {}
     hourly: Aggregates = {}
     daily: Aggregates = {}
-    for station_id, moment, dose in rows:
+    for station_id, moment, dose, rain in rows:
         pair = buckets.get(moment)
         if pair is None:
             pair = buckets[moment] = (hour_bucket(moment), day_bucket(moment, zone_name))
         for table, bucket in ((hourly, pair[0]), (daily, pair[1])):
             agg = table.get((station_id, bucket))
             if agg is None:
-                table[(station_id, bucket)] = [1, dose, dose, dose]
+                agg = table[(station_id, bucket)] = [1, dose, dose, dose, 0, None]
             else:
                 agg[0] += 1
                 agg[1] += dose
@@ -118,6 +119,9 @@ def aggregate(rows: Iterable[NewRow], zone_name: str) -> tuple[Aggregates, Aggre
                     agg[2] = dose
                 if dose > agg[3]:
                     agg[3] = dose
+            if rain is not None:
+                agg[4] += 1
+                agg[5] = rain if agg[5] is None else agg[5] + rain
     return hourly, daily
 
 
@@ -130,15 +134,21 @@ def merge_sql(table: str, source: str, dialect: str) -> str:
             n = {table}.n + excluded.n,
             sum_nsv_h = {table}.sum_nsv_h + excluded.sum_nsv_h,
             min_nsv_h = {least}({table}.min_nsv_h, excluded.min_nsv_h),
-            max_nsv_h = {greatest}({table}.max_nsv_h, excluded.max_nsv_h)
+            max_nsv_h = {greatest}({table}.max_nsv_h, excluded.max_nsv_h),
+            rain_n = {table}.rain_n + excluded.rain_n,
+            rain_sum_mm_h = CASE WHEN {table}.rain_n + excluded.rain_n = 0 THEN NULL
+                ELSE coalesce({table}.rain_sum_mm_h, 0) + coalesce(excluded.rain_sum_mm_h, 0) END
     """
 
 
 def merge_sqlite(conn: Connection, hourly: Aggregates, daily: Aggregates) -> None:
     """Merge aggregates into the SQLite rollup tables (buckets as SQLite's UTC text)."""
-    sql = {t: merge_sql(t, "VALUES (?, ?, ?, ?, ?, ?)", "sqlite") for t in _TABLES}
+    sql = {t: merge_sql(t, "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "sqlite") for t in _TABLES}
     for table, aggs in zip(_TABLES, (hourly, daily), strict=True):
-        params = [(s, sqlite_text(b), int(a[0]), a[1], a[2], a[3]) for (s, b), a in aggs.items()]
+        params = [
+            (s, sqlite_text(b), int(a[0]), a[1], a[2], a[3], a[4], a[5])
+            for (s, b), a in aggs.items()
+        ]
         if params:
             conn.exec_driver_sql(sql[table], params)
 
@@ -151,14 +161,17 @@ def rebuild_daily(conn: Connection, zone_name: str) -> None:
             text(
                 f"INSERT INTO readings_daily ({ROLLUP_COLUMNS}) "
                 "SELECT station_id, date_trunc('day', time, :zone), count(*), "
-                "sum(dose_rate_nsv_h), min(dose_rate_nsv_h), max(dose_rate_nsv_h) "
+                "sum(dose_rate_nsv_h), min(dose_rate_nsv_h), max(dose_rate_nsv_h), "
+                "count(precip_mm_h), sum(precip_mm_h) "
                 "FROM readings GROUP BY 1, 2"
             ),
             {"zone": zone_name},
         )
         return
-    rows = conn.exec_driver_sql("SELECT station_id, time, dose_rate_nsv_h FROM readings")
-    parsed = ((s, parse_sqlite_text(t), d) for s, t, d in rows)
+    rows = conn.exec_driver_sql(
+        "SELECT station_id, time, dose_rate_nsv_h, precip_mm_h FROM readings"
+    )
+    parsed = ((s, parse_sqlite_text(t), d, rain) for s, t, d, rain in rows)
     _, daily = aggregate(parsed, zone_name)
     merge_sqlite(conn, {}, daily)
 
@@ -194,8 +207,9 @@ def period_parts(
     station_ids: Sequence[str] | None = None,
     *,
     registered_only: bool = False,
-) -> list[Select[tuple[str, int, float, float, float]]]:
-    """Per-station ``(station_id, n, total, low, high)`` selects that together cover [start, end).
+) -> list[Select[tuple[str, int, float, float, float, int, float | None]]]:
+    """Per-station ``(station_id, n, total, low, high, rain_n, rain_total)`` selects that
+    together cover [start, end).
 
     Whole clean hours come from the hourly rollup; the ragged edges and the *dirty* hours from
     raw readings, so the answer is exact whether or not the rollup has been refreshed.
@@ -213,6 +227,8 @@ def period_parts(
         func.sum(h.sum_nsv_h).label("total"),
         func.min(h.min_nsv_h).label("low"),
         func.max(h.max_nsv_h).label("high"),
+        func.sum(h.rain_n).label("rain_n"),
+        func.sum(h.rain_sum_mm_h).label("rain_total"),
     ).where(h.bucket >= first_hour, h.bucket < last_hour)
     if stale:
         rolled = rolled.where(h.bucket.not_in(stale))
@@ -225,7 +241,7 @@ def period_parts(
 
 def _raw_part(
     span: Span, station_ids: Sequence[str] | None, registered_only: bool
-) -> Select[tuple[str, int, float, float, float]]:
+) -> Select[tuple[str, int, float, float, float, int, float | None]]:
     r = readings.c
     query = select(
         r.station_id.label("station_id"),
@@ -233,6 +249,8 @@ def _raw_part(
         func.sum(r.dose_rate_nsv_h).label("total"),
         func.min(r.dose_rate_nsv_h).label("low"),
         func.max(r.dose_rate_nsv_h).label("high"),
+        func.count(r.precip_mm_h).label("rain_n"),
+        func.sum(r.precip_mm_h).label("rain_total"),
     ).where(r.time >= span[0], r.time < span[1])
     if registered_only:
         # Joined to the stations, a span can be read station by station through the primary
@@ -277,6 +295,8 @@ def _recompute_hours(conn: Connection, hours: Sequence[datetime]) -> None:
             func.sum(r.dose_rate_nsv_h),
             func.min(r.dose_rate_nsv_h),
             func.max(r.dose_rate_nsv_h),
+            func.count(r.precip_mm_h),
+            func.sum(r.precip_mm_h),
         )
         .where(in_spans(r.time, merge_spans((h, h + HOUR) for h in hours)))
         .group_by(r.station_id, bucket)
@@ -295,5 +315,7 @@ def _recompute_day(conn: Connection, day: datetime, zone_name: str) -> None:
         func.sum(parts.c.total),
         func.min(parts.c.low),
         func.max(parts.c.high),
+        func.sum(parts.c.rain_n),
+        func.sum(parts.c.rain_total),
     ).group_by(parts.c.station_id)
     conn.execute(insert(readings_daily).from_select(_ROLLUP_NAMES, query))

@@ -117,6 +117,9 @@ def _rollup(name: str) -> Table:
         Column("sum_nsv_h", Float, nullable=False),
         Column("min_nsv_h", Float, nullable=False),
         Column("max_nsv_h", Float, nullable=False),
+        # the readings of the bucket that carry a rain rate, and the sum of their rates
+        Column("rain_n", Integer, nullable=False, server_default="0"),
+        Column("rain_sum_mm_h", Float),
         sqlite_with_rowid=False,
     )
 

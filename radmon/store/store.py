@@ -14,11 +14,9 @@ from psycopg.errors import DeadlockDetected, SerializationFailure
 from sqlalchemy import (
     Connection,
     Engine,
-    Integer,
     Select,
     String,
     and_,
-    cast,
     column,
     func,
     literal,
@@ -49,7 +47,6 @@ from radmon.store import alarms as alarm_sql
 from radmon.store import bulk, deadletters, migrate, rollups, tokens
 from radmon.store.engine import WRITER_OPTION, dialect_insert, make_engine
 from radmon.store.schema import (
-    UTCDateTime,
     alarms,
     readings,
     readings_daily,
@@ -607,6 +604,8 @@ class Store:
                 table.c.min_nsv_h,
                 table.c.max_nsv_h,
                 table.c.n,
+                table.c.rain_n,
+                table.c.rain_sum_mm_h,
             )
             .where(table.c.station_id == station_id, table.c.bucket > lo, table.c.bucket < hi)
             .order_by(table.c.bucket)
@@ -617,20 +616,19 @@ class Store:
             rows = [tuple(row) for row in conn.execute(query.where(table.c.bucket.not_in(stale)))]
             ends = [b + rollups.HOUR if hourly else rollups.day_end(b, zone) for b in stale]
             r = readings.c
-            raw = select(r.station_id, r.time, r.dose_rate_nsv_h).where(
+            raw = select(r.station_id, r.time, r.dose_rate_nsv_h, r.precip_mm_h).where(
                 r.station_id == station_id,
                 rollups.in_spans(r.time, rollups.merge_spans(zip(stale, ends, strict=True))),
             )
             by_hour, by_day = rollups.aggregate(conn.execute(raw), zone)
             fresh = by_hour if hourly else by_day
             rows += [
-                (b, total / n, low, high, n) for (_, b), (n, total, low, high) in fresh.items()
+                (b, total / n, low, high, n, rain_n, rain_sum)
+                for (_, b), (n, total, low, high, rain_n, rain_sum) in fresh.items()
             ]
             rows.sort(key=lambda row: row[0])
-        if not rows:
-            return rows
-        rain = _rain_means(conn, station_id, rows[0][0], rows[-1][0], hourly, zone)
-        return [(*row, rain.get(row[0])) for row in rows]
+        # the bucket's mean rain rate over the readings that carried one
+        return [(*row[:5], row[6] / row[5] if row[5] else None) for row in rows]
 
     def stats(
         self, start: datetime, end: datetime, station_ids: Sequence[str] | None = None
@@ -659,46 +657,6 @@ class Store:
             n, total, low, high = found.get(station.station_id, (0, None, None, None))
             result.append(StationStats.of(station, int(n or 0), total, low, high, period_s))
         return result
-
-
-def _rain_means(
-    conn: Connection, station_id: str, first: datetime, last: datetime, hourly: bool, zone: str
-) -> dict[datetime, float]:
-    """Mean rain rate per bucket from first to last, from raw readings that carry one.
-
-    The rollups (tables or continuous aggregates) hold no rain, and a series spans few
-    buckets, so grouping the station's raw readings is cheap and exact on every backend.
-    """
-    end = last + rollups.HOUR if hourly else rollups.day_end(last, zone)
-    r = readings.c
-    if conn.dialect.name == "postgresql":
-        # the same buckets as the rollups: UTC hours (UTC sessions), local days in *zone*
-        unit = ("hour",) if hourly else ("day", zone)
-        bucket = func.date_trunc(unit[0], r.time, *unit[1:], type_=UTCDateTime)
-    else:
-        # SQLite: 15-minute slots, which every zone's offset keeps whole, bucketed below
-        width = 3600 if hourly else 900
-        bucket = cast(func.strftime("%s", r.time), Integer) // width
-    inner = (
-        select(bucket.label("bucket"), r.precip_mm_h.label("rain"))
-        .where(
-            r.station_id == station_id,
-            r.time >= first,
-            r.time < end,
-            r.precip_mm_h.is_not(None),
-        )
-        .subquery()
-    )
-    grouped = select(inner.c.bucket, func.count(), func.sum(inner.c.rain)).group_by(inner.c.bucket)
-    totals: dict[datetime, list[float]] = {}
-    for key, n, total in conn.execute(grouped):
-        if conn.dialect.name != "postgresql":
-            moment = datetime.fromtimestamp(key * width, UTC)
-            key = rollups.hour_bucket(moment) if hourly else rollups.day_bucket(moment, zone)
-        acc = totals.setdefault(key, [0, 0.0])
-        acc[0] += n
-        acc[1] += total
-    return {key: total / n for key, (n, total) in totals.items()}
 
 
 def _is_deadlock(exc: Exception) -> bool:

@@ -37,7 +37,9 @@ def _cagg_sql(name: str, bucket: str) -> str:
         SELECT station_id, {bucket} AS bucket, count(*) AS n,
                sum(dose_rate_nsv_h) AS sum_nsv_h,
                min(dose_rate_nsv_h) AS min_nsv_h,
-               max(dose_rate_nsv_h) AS max_nsv_h
+               max(dose_rate_nsv_h) AS max_nsv_h,
+               count(precip_mm_h) AS rain_n,
+               sum(precip_mm_h) AS rain_sum_mm_h
         FROM readings GROUP BY station_id, {bucket}
         WITH NO DATA
     """
@@ -70,6 +72,11 @@ def create_aggregates_daily(conn: Connection, timezone: str) -> None:
 
 def drop_daily_aggregate(conn: Connection) -> None:
     conn.execute(text("DROP MATERIALIZED VIEW IF EXISTS readings_daily"))
+
+
+def drop_aggregates(conn: Connection) -> None:
+    conn.execute(text("DROP MATERIALIZED VIEW IF EXISTS readings_daily"))
+    conn.execute(text("DROP MATERIALIZED VIEW IF EXISTS readings_hourly"))
 
 
 def apply_policies(conn: Connection, settings: StoreSettings) -> None:

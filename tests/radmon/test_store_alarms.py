@@ -7,15 +7,14 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import inspect, select
 
 from radmon.config import Settings
 from radmon.errors import RadmonError
 from radmon.models import Alarm, AlarmState, Category, Reading, Severity, Station
 from radmon.store import Store, migrate
-from radmon.store.schema import alarms, store_meta
+from radmon.store.schema import alarms
+from tests.radmon.older_schema import upgrade_to
 
 T0 = datetime(2026, 11, 20, 16, 30, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -424,7 +423,7 @@ def test_upgrading_again_changes_nothing(store: Store) -> None:
     meta = store.meta()
     assert store.upgrade() == meta
     assert store.upgrade() == meta
-    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0006"
+    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0007"
     assert store.alarms("all") == [kept]
     assert store.load_detector_state("streaming") == (T0, b"state")
     found = inspect(store.engine)
@@ -435,27 +434,6 @@ def test_upgrading_again_changes_nothing(store: Store) -> None:
     assert [(ix["column_names"], bool(ix["unique"])) for ix in unique] == [
         (["station_id", "kind", "opened_at"], True)
     ]
-
-
-def _upgrade_to(engine: Engine, revision: str) -> None:
-    """Apply the migrations up to *revision* only, as an older radmon left the database."""
-    with engine.begin() as conn:
-        config = Config()
-        config.set_main_option("script_location", str(migrate.MIGRATIONS))
-        config.attributes["connection"] = conn
-        config.attributes["options"] = {
-            "timescale": False,
-            "chunk_interval_days": 7,
-            "timezone": "Asia/Ho_Chi_Minh",
-        }
-        command.upgrade(config, revision)
-        conn.execute(
-            store_meta.insert(),
-            [
-                {"key": "rollups", "value": "tables"},
-                {"key": "daily_timezone", "value": "Asia/Ho_Chi_Minh"},
-            ],
-        )
 
 
 def _hand_written_alarm(opened_at: datetime, state: str = "active_ack") -> dict:
@@ -475,7 +453,7 @@ def _hand_written_alarm(opened_at: datetime, state: str = "active_ack") -> dict:
 def test_upgrading_from_0003_keeps_existing_alarms(backend_settings: Settings) -> None:
     store = Store.open(backend_settings)
     try:
-        _upgrade_to(store.engine, "0003")
+        upgrade_to(store.engine, "0003")
         with store.engine.begin() as conn:
             conn.execute(alarms.insert(), [_hand_written_alarm(T0)])
         store.upgrade()
@@ -494,7 +472,7 @@ def test_upgrading_from_0003_keeps_existing_alarms(backend_settings: Settings) -
 def test_upgrade_refuses_duplicate_episodes_with_a_reason(backend_settings: Settings) -> None:
     store = Store.open(backend_settings)
     try:
-        _upgrade_to(store.engine, "0003")
+        upgrade_to(store.engine, "0003")
         with store.engine.begin() as conn:
             conn.execute(
                 alarms.insert(),

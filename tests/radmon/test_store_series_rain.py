@@ -1,7 +1,8 @@
 """Rain in a station's series: the reading's own at raw, the bucket's mean at hour and day.
 
-Runs against SQLite and PostgreSQL (the rollups hold no rain, so it always comes from raw
-readings); on plain PostgreSQL both before and after the rollups are refreshed.
+Runs against SQLite and PostgreSQL; on plain PostgreSQL both before the rollups are refreshed
+(marked hours are read from raw readings) and after (the rollups keep a count and a sum of
+the rain rates).
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import TableClause, column, insert, table
 
 from radmon.config import Settings, load_settings
 from radmon.models import Reading, Resolution, Station
 from radmon.store import Store
-from radmon.store.rollups import day_bucket, hour_bucket
+from radmon.store.rollups import aggregate, day_bucket, hour_bucket
+from radmon.store.schema import UTCDateTime, readings
+from tests.radmon.older_schema import upgrade_to
 from tests.radmon.test_store_contract import T0
 
 GAUGE = Station(station_id="RAIN1", name="Bãi Cháy (gauge)", lat=20.96, lon=107.05, interval_s=600)
@@ -132,3 +136,38 @@ def test_daily_rain_follows_local_days_that_split_an_hour(kolkata_store: Store) 
     assert_rain(store, data)
     store.refresh_rollups()
     assert_rain(store, data)
+
+
+def test_the_upgrade_puts_the_rain_already_stored_into_the_rollups(
+    backend_settings: Settings,
+) -> None:
+    store = Store.open(backend_settings)
+    try:
+        upgrade_to(store.engine, "0006")  # rollups without rain, as radmon kept them then
+        store.upsert_stations([GAUGE, DRY])
+        data = ten_minute_readings(T0, 156)
+        rows = [(r.station_id, r.time, r.dose_rate_nsv_h, r.precip_mm_h) for r in data]
+        hourly, daily = aggregate(rows, "Asia/Ho_Chi_Minh")
+        with store.engine.begin() as conn:
+            conn.execute(readings.insert(), [r.model_dump() for r in data])
+            for name, aggregates in (("readings_hourly", hourly), ("readings_daily", daily)):
+                conn.execute(
+                    insert(_rollup_of_0006(name)),
+                    [
+                        {"station_id": s, "bucket": b, "n": n, "sum_nsv_h": total}
+                        | {"min_nsv_h": low, "max_nsv_h": high}
+                        for (s, b), (n, total, low, high, *_rain) in aggregates.items()
+                    ],
+                )
+        store.upgrade()
+        assert_rain(store, data)  # nothing marked: every bucket from the rollups
+    finally:
+        store.close()
+
+
+def _rollup_of_0006(name: str) -> TableClause:
+    return table(
+        name,
+        *(column(c) for c in ("station_id", "n", "sum_nsv_h", "min_nsv_h", "max_nsv_h")),
+        column("bucket", UTCDateTime),
+    )
