@@ -195,15 +195,7 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
     if store.dialect == "postgresql":
         tasks.append(asyncio.create_task(keep_rollups_current(store, stop)))
     app = create_app(store, settings, open_reads=open_reads, ingest=ingest, on_stored=on_stored)
-    # Everything made so far lives as long as the node: keep it out of the collector's scans,
-    # which otherwise stall every request under load (bench/dashboard_live.py).
-    gc.freeze()
-    # The ingest allocates a few tracked objects per reading (a Reading, its dict, a row for
-    # the COPY) that die by reference counting, not in cycles; at the default 700 allocations
-    # the collector's youngest generation ran thousands of times a second under load. At
-    # 20,000, batches of 100 readings per message went about 10 % faster
-    # (docs/benchmarks.md), with the same peak RSS.
-    gc.set_threshold(20_000, 20, 20)
+    settle_collector()
     config = uvicorn.Config(
         app,
         host=settings.web.host,
@@ -230,6 +222,20 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
             stage_stop.set()
             await _finish(task)
         store.close()
+
+
+def settle_collector() -> None:
+    """The garbage collector of a node that has started (``radmon serve``, the benchmarks).
+
+    Everything made so far lives as long as the node: it is kept out of the collector's
+    scans, which otherwise stall every request under load (bench/dashboard_live.py). The
+    ingest allocates a few tracked objects per reading (a Reading, its dict, a row for the
+    COPY) that die by reference counting, not in cycles; at the default 700 allocations the
+    youngest generation ran thousands of times a second under load. At 20,000, batches of 100
+    readings per message went about 10 % faster (docs/benchmarks.md), with the same peak RSS.
+    """
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 async def _finish(task: asyncio.Task[None]) -> None:
