@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from detectors.episodes import SEVERITIES, Episodes, Slot, iso
 from detectors.rain import DRY_EXCESS, Washout, distances_km, neighbour_weights
 from detectors.unseen_rain import UNSEEN_TRANSIENT_RELATIVE, UnseenRain
 from radmon.config import DetectionSettings
-from radmon.models import Alarm, Category, Reading, Severity, Station
+from radmon.models import Alarm, Category, Severity, Station
 from radmon.times import zone
 
 LEVEL, ANOMALY, OFFLINE, STUCK, RANGE, NOISE, FUTURE = range(7)
@@ -50,6 +50,19 @@ REGIONAL_NEIGHBOURS = 2
 SNAPSHOT_VERSION = 1
 _WARNING, _ALERT = SEVERITIES.index(Severity.WARNING), SEVERITIES.index(Severity.ALERT)
 _NEVER = int(np.iinfo(np.int64).min)  # last_time of a station that has not reported
+
+
+class Judged(Protocol):
+    """What :meth:`Engine.feed` reads of a reading (a ``Reading`` has it, and so may less)."""
+
+    @property
+    def time(self) -> datetime: ...
+    @property
+    def station_id(self) -> str: ...
+    @property
+    def dose_rate_nsv_h(self) -> float: ...
+    @property
+    def precip_mm_h(self) -> float | None: ...
 
 
 class Engine:
@@ -97,7 +110,6 @@ class Engine:
         width = max(len(levels) for levels in tables)
         self._levels = np.full((0, width), np.nan)
         self._level_ranks = np.full((0, width), -1, dtype=np.int64)
-        self._offsets: dict[tuple[int, int], int] = {}
         self._zone_offsets: tuple[tuple[int, int], np.ndarray] | None = None  # for one hour
         self._bins_of_day: dict[tuple[int, bytes], tuple[np.ndarray, ...]] = {}
         # a lower bound on the last reading time of every station that has reported (None:
@@ -173,7 +185,7 @@ class Engine:
 
     # -- input -------------------------------------------------------------------------------
 
-    def feed(self, readings: Iterable[Reading]) -> list[Alarm]:
+    def feed(self, readings: Iterable[Judged]) -> list[Alarm]:
         """Judge stored readings (any order, duplicates allowed); returns the alarm changes."""
         rows = sorted(
             (
@@ -523,15 +535,12 @@ class Engine:
         and handed to the stations of that zone."""
         hour = t // 3600
         if self._zone_offsets is None or self._zone_offsets[0] != (hour, len(self.zones)):
-            offsets = np.empty(len(self.zones))
-            for code, name in enumerate(self.zones):
-                key = (code, hour)
-                if key not in self._offsets:
-                    moment = datetime.fromtimestamp(t, zone(name))
-                    self._offsets[key] = int(moment.utcoffset().total_seconds())  # type: ignore[union-attr]
-                    if len(self._offsets) > 10_000:
-                        self._offsets.clear()
-                offsets[code] = self._offsets[key]
+            offsets = np.array(
+                [
+                    datetime.fromtimestamp(t, zone(name)).utcoffset().total_seconds()  # type: ignore[union-attr]
+                    for name in self.zones
+                ]
+            )
             self._zone_offsets = ((hour, len(self.zones)), offsets)
         # the bins depend on the time of day only: readings every few minutes repeat them daily
         offsets = self._zone_offsets[1]

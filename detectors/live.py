@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import chain
 from operator import attrgetter
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 from detectors.engine import Engine
 from radmon.config import Settings
@@ -217,7 +217,7 @@ class LiveDetection:
                 return 0
             readings = gathered[0] if len(gathered) == 1 else list(chain.from_iterable(gathered))
             started = time.perf_counter()
-            found = self.engine.feed(cast(list[Reading], readings))  # the fields it reads
+            found = self.engine.feed(readings)
             self._cost_s = (time.perf_counter() - started) / len(readings)
             self._pending.extend(found)
         if found:
