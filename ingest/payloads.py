@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
+import annotated_types
 from pydantic import ValidationError
 from pydantic_core import from_json
 
@@ -118,12 +120,15 @@ def _plain(raw: bytes, station: Station, ctx: Context) -> list[Reading] | None:
     for item in items:
         if type(item) is not dict:
             return None
-        if item.keys() != _PLAIN_KEYS:  # optional fields: validated as the careful path does
-            try:
-                append(_checked(parse_wire(item), station, ctx))
-            except (InputError, ValidationError):
-                return None
-            continue
+        extras = None
+        if item.keys() != _PLAIN_KEYS:
+            if not (_PLAIN_KEYS <= item.keys() <= _OPTIONAL.keys() | _PLAIN_KEYS):
+                try:  # a field the plain path does not know: validated as the careful path does
+                    append(_checked(parse_wire(item), station, ctx))
+                except (InputError, ValidationError):
+                    return None
+                continue
+            extras = item
         # time: as parse_time, for str (ISO 8601) or int/float (Unix seconds), never bool
         when = item["time"]
         kind = type(when)
@@ -175,8 +180,75 @@ def _plain(raw: bytes, station: Station, ctx: Context) -> list[Reading] | None:
         value = dose * factor
         if not value <= MAX_PLAUSIBLE_NSV_H:  # also infinity
             return None
-        append(trusted(Reading, station_id=station_id, time=moment, dose_rate_nsv_h=value))
+        if extras is None:
+            append(trusted(Reading, station_id=station_id, time=moment, dose_rate_nsv_h=value))
+            continue
+        fields = _optional(extras, station_id, factor)
+        if fields is None:
+            return None
+        append(
+            trusted(Reading, station_id=station_id, time=moment, dose_rate_nsv_h=value, **fields)
+        )
     return readings
+
+
+def _field_rule(name: str) -> tuple[str, type, float, float, bool]:
+    """How the plain path checks the optional wire field *name*: (stored as, int or float,
+    low, high, low excluded), read from WireReading so that the two cannot drift apart."""
+    given = get_args(WireReading.model_fields[name].annotation)
+    annotation = next(a for a in given if a is not type(None))
+    kind, low, high, above = annotation, -math.inf, math.inf, False
+    if get_origin(annotation) is Annotated:
+        kind, info = get_args(annotation)
+        for rule in info.metadata:
+            if isinstance(rule, annotated_types.Ge):
+                low = rule.ge
+            elif isinstance(rule, annotated_types.Gt):
+                low, above = rule.gt, True
+            elif isinstance(rule, annotated_types.Le):
+                high = rule.le
+    return ("uncertainty_nsv_h" if name == "uncertainty" else name), kind, low, high, above
+
+
+_OPTIONAL = {
+    name: _field_rule(name) for name in WireReading.model_fields if name not in _PLAIN_KEYS
+}
+_OPTIONAL["station_id"] = ("station_id", str, 0.0, 0.0, False)  # must name the channel's
+
+
+def _optional(item: dict[str, Any], station_id: str, factor: float) -> dict[str, Any] | None:
+    """The optional fields of a plain *item* as its Reading stores them, None for a doubt."""
+    fields: dict[str, Any] = {}
+    for name, given in item.items():
+        rule = _OPTIONAL.get(name)
+        if rule is None or given is None:  # a required field, or an optional one left empty
+            continue
+        stored, kind, low, high, above = rule
+        if kind is str:
+            if given != station_id:
+                return None
+            continue
+        given_kind = type(given)
+        if kind is int:
+            if given_kind is not int or given < low:  # never bool
+                return None
+            fields[stored] = given
+            continue
+        if given_kind is int:
+            try:
+                given = float(given)
+            except OverflowError:
+                return None
+        elif given_kind is not float:
+            return None
+        if not (given > low if above else given >= low) or not given <= high:  # also NaN
+            return None
+        if name == "uncertainty":
+            given *= factor
+        if not math.isfinite(given):
+            return None
+        fields[stored] = given
+    return fields
 
 
 # factor_to_nsv_h depends on nothing but the unit and the probe's sensitivity

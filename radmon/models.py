@@ -188,7 +188,12 @@ def to_reading(wire: WireReading, station: Station, factor: float | None = None)
         if (given := getattr(wire, name)) is not None
     }
     if wire.uncertainty is not None:
-        fields["uncertainty_nsv_h"] = wire.uncertainty * factor
+        uncertainty = wire.uncertainty * factor
+        if not math.isfinite(uncertainty):
+            raise InputError(
+                f"uncertainty={wire.uncertainty!r} {wire.unit} is beyond any number in nSv/h"
+            )
+        fields["uncertainty_nsv_h"] = uncertainty
     # pydantic-core checks these again, in about a microsecond: cheaper than model_construct
     return Reading(station_id=station.station_id, time=moment, dose_rate_nsv_h=value, **fields)
 

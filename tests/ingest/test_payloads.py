@@ -62,6 +62,11 @@ def test_a_single_object_and_a_batch_are_converted_once_to_nsv_h() -> None:
         ({"time": "2026-11-21T02:00:00Z", "dose_rate": -5, "unit": "nSv/h"}, None, "dose_rate"),
         ({"time": "2026-11-21T02:00:00Z", "dose_rate": 1e12, "unit": "nSv/h"}, None, "dose_rate"),
         ({"time": "2026-11-21T04:00:00Z", "dose_rate": 1, "unit": "nSv/h"}, None, "ahead"),
+        (
+            {"time": 1, "dose_rate": 1, "unit": "mSv/h", "uncertainty": 1e308},
+            None,
+            "uncertainty",
+        ),
         ({"time": 1, "dose_rate": 1, "unit": "nSv/h", "station_id": "QN002"}, None, "match"),
         (None, b"[" + b'"x",' * 2000 + b'"x"]', "exceeds the limit"),
     ],
@@ -179,10 +184,24 @@ _DOSES = (
 _UNITS = st.sampled_from(
     ["nSv/h", "uSv/h", "µSv/h", "μSv/h", "mSv/h", "Sv/h", " USV/H ", "cps", "cpm", "rem/h", 1]
 )
+_OPTIONAL_NAMES = [
+    "counts",
+    "status",
+    "uncertainty",
+    "interval_s",
+    "battery_v",
+    "temperature_c",
+    "precip_mm_h",
+    "lat",
+    "lon",
+    "altitude_m",
+]
 _EXTRAS = st.dictionaries(
-    st.sampled_from(["counts", "status", "uncertainty", "station_id", "battery_v", "colour"]),
-    st.sampled_from([1, 2.5, -1, "QN001", "QN002", None, True, 1e9]),
-    max_size=2,
+    st.sampled_from([*_OPTIONAL_NAMES, "station_id", "colour"]),
+    st.sampled_from([1, 2.5, -1, 0, -0.0, "QN001", "QN002", None, True, 1e9, 1e308, 2**70])
+    | st.floats()
+    | st.integers(-600, 25_000),
+    max_size=3,
 )
 
 
@@ -229,9 +248,9 @@ def _items(draw: st.DrawFn, calibrated: bool) -> object:
 
 
 _GOOD_EXTRAS = st.dictionaries(
-    st.sampled_from(["counts", "status", "uncertainty", "battery_v", "precip_mm_h"]),
-    st.integers(0, 100) | st.floats(0, 100),
-    max_size=2,
+    st.sampled_from(_OPTIONAL_NAMES),
+    st.integers(0, 100) | st.floats(0, 100) | st.sampled_from([None, 1000, 150, -90.0]),
+    max_size=4,
 )
 
 
@@ -281,3 +300,15 @@ def test_the_plain_path_takes_the_common_messages() -> None:
             2026, 11, 21, 2, tzinfo=UTC
         )
         assert _decode([{**good, "counts": 7}]).readings[0].counts == 7
+        rich = {**good, "counts": 7, "uncertainty": 3, "interval_s": 600, "precip_mm_h": 0.4}
+        reading = _decode([rich, rich | {"station_id": "QN001", "battery_v": None}]).readings[1]
+        assert (reading.uncertainty_nsv_h, reading.interval_s) == (3.0, 600.0)
+        assert reading.model_fields_set == {
+            "station_id",
+            "time",
+            "dose_rate_nsv_h",
+            "counts",
+            "uncertainty_nsv_h",
+            "interval_s",
+            "precip_mm_h",
+        }
