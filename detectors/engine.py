@@ -11,6 +11,7 @@ counted and skipped, so redeliveries and out-of-order batches never raise alarms
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -75,10 +76,15 @@ class Engine:
         *,
         site_timezone: str = "UTC",
         clock: Callable[[], float] = time.time,
+        live: bool = False,
     ):
+        """*live*: silence is judged by what arrives, at :meth:`tick`, since a network that
+        catches up on a backlog delivers each station's hours at its own pace; otherwise (a
+        file) by data time, at every step."""
         self.settings = settings or DetectionSettings()
         self.site_timezone = site_timezone
         self.clock = clock
+        self.live = live
         self.ids: list[str] = []
         self.index: dict[str, int] = {}
         self.zones: list[str] = []
@@ -92,6 +98,7 @@ class Engine:
                 "lat": Column(np.float64, np.nan),
                 "lon": Column(np.float64, np.nan),
                 "last_time": Column(np.int64, _NEVER),
+                "heard": Column(np.int64, _NEVER),  # live: clock() when its last reading came
                 "last_value": Column(np.float64, np.nan),
                 "repeats": Column(np.int64, 0),
                 "cusum": Column(np.float64, 0.0),
@@ -187,32 +194,24 @@ class Engine:
 
     def feed(self, readings: Iterable[Judged]) -> list[Alarm]:
         """Judge stored readings (any order, duplicates allowed); returns the alarm changes."""
-        rows = sorted(
-            (
-                (r.time.timestamp(), self._row(r.station_id), r.dose_rate_nsv_h, r.precip_mm_h)
-                for r in readings
-            ),
-            key=lambda row: (row[0], row[1]),
-        )
-        start = 0
-        while start < len(rows):
-            stop = start
-            while stop < len(rows) and rows[stop][0] == rows[start][0]:
-                stop += 1
-            chunk = rows[start:stop]
-            self.step(
-                math.floor(chunk[0][0]),
-                np.fromiter((r[1] for r in chunk), np.int64, len(chunk)),
-                np.fromiter((r[2] for r in chunk), np.float64, len(chunk)),
-                np.fromiter(
-                    (np.nan if r[3] is None else r[3] for r in chunk), np.float64, len(chunk)
-                ),
-            )
-            start = stop
+        readings = readings if isinstance(readings, Sequence) else list(readings)
+        n = len(readings)
+        if n:
+            # column by column, then one sort by (time, station): a step per time stamp
+            row = self._row
+            t = np.fromiter((r.time.timestamp() for r in readings), np.float64, n)
+            idx = np.fromiter((row(r.station_id) for r in readings), np.int64, n)
+            x = np.fromiter((r.dose_rate_nsv_h for r in readings), np.float64, n)
+            precip = np.array([r.precip_mm_h for r in readings], dtype=np.float64)  # None: NaN
+            order = np.lexsort((idx, t))
+            t, idx, x, precip = t[order], idx[order], x[order], precip[order]
+            edges = [0, *(np.flatnonzero(t[1:] != t[:-1]) + 1).tolist(), n]
+            for start, stop in itertools.pairwise(edges):
+                self.step(math.floor(t[start]), idx[start:stop], x[start:stop], precip[start:stop])
         return self.episodes.drain()
 
     def tick(self, now_s: float) -> list[Alarm]:
-        """Judge silence at wall-clock *now_s* (serve calls this when no data arrives)."""
+        """Judge silence at wall-clock *now_s* (serve calls this every few seconds)."""
         if now_s > self.now:
             self._offline(int(now_s))
         return self.episodes.drain()
@@ -260,6 +259,8 @@ class Engine:
         has_last = last != _NEVER
         dt_h = np.where(has_last, (t - last) / 3600.0, 0.0)
         tab.last_time[idx] = t
+        if self.live:
+            tab.heard[idx] = int(self.clock())
         if self._oldest is not None and t < self._oldest:
             self._oldest = t
 
@@ -302,7 +303,8 @@ class Engine:
                 ("stuck", {"value_nsv_h": _num(x[r]), "repeats": int(reps[r]) + 1}) for r in rows
             ],
         )
-        self._offline(t)
+        if not self.live:
+            self._offline(t)
 
         # the expected background: baseline × diurnal profile + rain washout
         ok = ~wrong & ~stuck
@@ -516,6 +518,8 @@ class Engine:
         if oldest is not None and t - oldest <= after and not self.episodes.any_open(OFFLINE):
             return  # no station can be silent yet and no offline episode is open
         last = self.table.last_time[:n]
+        if self.live:  # a reading of any time that came lately: the station is there
+            last = np.maximum(last, self.table.heard[:n])
         seen = np.flatnonzero(last != _NEVER)
         self._oldest = int(last[seen].min()) if len(seen) else None
         silent = t - last[seen] > after

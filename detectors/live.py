@@ -168,6 +168,7 @@ class LiveDetection:
             self._stations,
             site_timezone=self.settings.site.timezone,
             clock=self.clock,
+            live=True,
         )
 
     # -- gathering and judging ------------------------------------------------------------------

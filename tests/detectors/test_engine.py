@@ -382,6 +382,36 @@ def test_tick_judges_silence_without_data() -> None:
     assert eng.tick(last + 1900) == []  # nothing new to say
 
 
+def test_live_silence_is_judged_by_arrival_so_a_backlog_is_not_offline() -> None:
+    """A network catching up delivers each station's hours in turn (an edge draining its
+    spool): stations hours apart in data time are all there. Live, silence is what has not
+    arrived for ``offline_after_s``; a file judges it in data time."""
+    times, _, x = quiet(days=1.0)
+    df = frame(times, x, ids_of(network()))
+    chunks = [  # station by station, 6 hours of each at a time
+        part
+        for _, hours in df.groupby(df.time.dt.floor("6h"))
+        for _, part in hours.groupby("station_id")
+    ]
+    wall = [times[-1].timestamp() + 600]
+    live = Engine(DetectionSettings(), network(), clock=lambda: wall[0], live=True)
+    changes = [a for part in chunks for a in live.feed(readings_of(part))]
+    changes += live.tick(wall[0])
+    assert [a for a in changes if a.kind == "offline"] == []
+    wall[0] += 1700
+    assert live.tick(wall[0]) == []
+    wall[0] += 200  # 1,900 s since anything came
+    opened = live.tick(wall[0])
+    assert sorted(a.station_id for a in opened) == ids_of(network())
+    assert {a.kind for a in opened} == {"offline"}
+    assert opened[0].opened_at == datetime.fromtimestamp(wall[0], UTC)
+
+    by_data_time = engine(clock=wall[0])
+    changes = [a for part in chunks for a in by_data_time.feed(readings_of(part))]
+    lagging = ids_of(network())[1:]  # each 6 hours, the first station is the first delivered
+    assert {a.station_id for a in changes if a.kind == "offline"} == set(lagging)
+
+
 @pytest.mark.parametrize("bad", [-5.0, math.nan, 2e10])
 def test_impossible_reading_is_out_of_range_and_not_radiological(bad: float) -> None:
     times, _, x = quiet()
