@@ -47,8 +47,10 @@ from bench._common import (
 from bench.store_ingest import pg_raw_copy
 from detectors.columns import unpack
 from detectors.live import STATE_NAME
+from ingest.simulator import ProvinceSimulator, SimulationConfig
+from ingest.simulator.config import floor_time
 from radmon.config import load_settings
-from radmon.models import Reading, Station
+from radmon.models import Station
 from radmon.store import Store
 from radmon.store.bulk import reading_row
 from tests.broker import Broker, free_port, prepare_session
@@ -57,37 +59,42 @@ _STORED = re.compile(r"^radmon_mqtt_readings_stored_total (\S+)$", re.M)
 
 
 def build_messages(
-    stations: int, per_message: int, readings: int, age_days: float = 0.0
-) -> tuple[list[tuple[str, bytes]], list[tuple[Any, ...]]]:
-    """Messages minute by minute across all stations, and the same readings as COPY rows.
+    n_stations: int, per_message: int, readings: int, age_days: float, interval_s: int
+) -> tuple[list[Station], list[tuple[str, bytes]], list[tuple[Any, ...]]]:
+    """The province simulator's stations, their readings as messages, and as COPY rows.
 
-    Each station's last reading is *age_days* before the current minute: with 0 (the default),
-    the readings end now, as a live network's backlog does, so the engine's wall-clock tick
-    judges them as recent. Readings days old would find every station silent at each tick
-    and open an ``offline`` alarm for each: an artefact of old data, not of the ingest.
+    The readings are what ``radmon demo`` streams: counting noise around each station's
+    background, its diurnal cycle, moving rain cells (gauges at half the stations), sources,
+    plumes, stuck probes and dropouts; so the engine works as it would on a real network. Each
+    message carries *per_message* consecutive readings of one station; messages go out in the
+    order of their first reading, every station's in turn. The last readings are *age_days*
+    before the current interval: with 0, the backlog of a live network, recent to the engine.
     """
-    per_station = readings // stations
-    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=age_days)
-    start = end - timedelta(minutes=per_station - 1)
-    messages, rows = [], []
-    for station in range(stations):
-        sid = f"ST{station:05d}"
-        for first in range(0, per_station, per_message):
-            items = []
-            for k in range(first, min(first + per_message, per_station)):
-                at = start + timedelta(minutes=k)
-                value = 80.0 + (station * 7 + k) % 40
-                items.append({"time": at.isoformat(), "dose_rate": value, "unit": "nSv/h"})
-                rows.append(
-                    reading_row(
-                        Reading.model_construct(station_id=sid, time=at, dose_rate_nsv_h=value)
-                    )
-                )
-            body = items[0] if per_message == 1 else items
-            messages.append((f"radmon/v1/{sid}/dose", json.dumps(body).encode()))
+    per_station = readings // n_stations
+    end = datetime.now(UTC) - timedelta(days=age_days)
+    start = floor_time(end - timedelta(seconds=per_station * interval_s), interval_s)
+    sim = ProvinceSimulator(
+        SimulationConfig(n_stations=n_stations, seed=2026, interval_s=interval_s, start=start)
+    )
+    series: dict[str, list[dict[str, Any]]] = {s.station_id: [] for s in sim.stations}
+    rows = []
+    for _ in range(per_station):
+        for r in sim.to_readings(sim.step()):
+            item = {"time": r.time.isoformat(), "dose_rate": r.dose_rate_nsv_h, "unit": "nSv/h"}
+            item.update(uncertainty=r.uncertainty_nsv_h, counts=r.counts, interval_s=interval_s)
+            if r.precip_mm_h is not None:
+                item["precip_mm_h"] = r.precip_mm_h
+            series[r.station_id].append(item)
+            rows.append(reading_row(r))
+    messages = []
+    for sid, items in series.items():
+        for first in range(0, len(items), per_message):
+            chunk = items[first : first + per_message]
+            body = chunk[0] if per_message == 1 else chunk
+            messages.append((chunk[0]["time"], f"radmon/v1/{sid}/dose", json.dumps(body).encode()))
     # interleave stations, as a live network would deliver them
-    messages.sort(key=lambda m: json.loads(m[1])["time"] if per_message == 1 else m[1][:40])
-    return messages, rows
+    messages.sort(key=lambda m: m[0])
+    return sim.stations, [(topic, body) for _, topic, body in messages], rows
 
 
 def publish(broker: Broker, messages: Sequence[tuple[str, bytes]], clients: int) -> float:
@@ -199,16 +206,15 @@ def run_workload(
     )
     store = Store.open(settings)
     store.upgrade()
-    store.upsert_stations(
-        Station(station_id=f"ST{i:05d}", name=f"Station {i}", lat=21.0, lon=107.0)
-        for i in range(args.stations)
+    stations, messages, rows = build_messages(
+        args.stations, per_message, args.readings, args.age_days, args.interval
     )
+    store.upsert_stations(stations)
     with psycopg.connect(url, autocommit=True) as conn:
         # each workload starts from nothing: no readings, no alarms, no detector state
         conn.execute(
             "TRUNCATE readings, readings_hourly, readings_daily, alarms, detector_state CASCADE"
         )
-    messages, rows = build_messages(args.stations, per_message, args.readings, args.age_days)
     prepare_session(settings)
     web_port = free_port()
     config = workdir / f"serve-{per_message}.yaml"
@@ -258,7 +264,8 @@ def run_workload(
         ).fetchone()
         kinds = dict(conn.execute("SELECT kind, count(*) FROM alarms GROUP BY kind").fetchall())
     alarms = sum(kinds.values())
-    judged = judged_readings(store)
+    stats = engine_stats(store)
+    judged = stats.get("readings", 0)
     store.close()
     if args.detection == "on" and judged < len(rows):
         raise RuntimeError(f"detection judged {judged} of {len(rows)} readings: was it on?")
@@ -274,18 +281,20 @@ def run_workload(
         "distinct": keys,
         "peak_rss_mb": rss,
         "judged": judged,
+        "engine_steps": stats.get("steps", 0),
         "alarms": alarms,
         "alarm_kinds": kinds,
     }
 
 
-def judged_readings(store: Store) -> int:
-    """How many readings the detection engine of serve judged (from its saved state)."""
+def engine_stats(store: Store) -> dict[str, int]:
+    """The counters of serve's detection engine (readings judged, time steps taken...), from
+    its saved state; empty if it saved none."""
     saved = store.load_detector_state(STATE_NAME)
     if saved is None:
-        return 0
+        return {}
     meta = json.loads(unpack(saved[1])["meta"].tobytes().decode())
-    return int(meta["stats"]["readings"])
+    return {name: int(value) for name, value in meta["stats"].items()}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -307,6 +316,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="on",
         help="off only to see what the ingest does without the detectors (not the target)",
     )
+    parser.add_argument("--interval", type=int, default=600, help="seconds between readings")
     parser.add_argument(
         "--age-days",
         type=float,
@@ -331,7 +341,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         [
             f"{fmt_int(args.stations)} stations; (a) {fmt_int(args.single)} readings, one per "
             f"message; (b) {fmt_int(args.batched)} readings, {args.batch} per message",
-            "one-minute readings ending "
+            f"the province simulator's readings every {args.interval} s (rain, gauges at half "
+            "the stations, sources, faults), ending "
             + (f"{args.age_days:g} days ago" if args.age_days else "now (a recent backlog)"),
             f"{args.publishers} publishing connections ({args.publisher}) in this process; "
             "radmon serve in its own "
@@ -360,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"{'per msg':>7} {'readings':>10} {'publish/s':>10} {'stored/s':>10} "
         f"{'raw COPY/s':>11} {'ratio':>6} {'lost':>5} {'dup':>4} {'RSS MB':>7} "
-        f"{'judged':>10} {'alarms':>6}"
+        f"{'judged':>10} {'per step':>8} {'alarms':>6}"
     )
     for r in results:
         print(
@@ -368,7 +379,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{fmt_int(r['rate']):>10} {fmt_int(r['raw_copy_rate']):>11} "
             f"{100 * r['rate'] / r['raw_copy_rate']:>5.1f}% {r['readings'] - r['distinct']:>5} "
             f"{r['stored'] - r['distinct']:>4} {r['peak_rss_mb']:>7.0f} "
-            f"{fmt_int(r['judged']):>10} {r['alarms']:>6}"
+            f"{fmt_int(r['judged']):>10} {r['judged'] / max(r['engine_steps'], 1):>8.1f} "
+            f"{r['alarms']:>6}"
         )
     write_json(args.json, {"facts": facts, "results": results})
 
