@@ -5,10 +5,13 @@ holding it is committed, so a crash at any moment leaves every uncommitted messa
 broker, which redelivers it on reconnection (persistent session, ``clean_start`` false). The
 store is idempotent on ``(station_id, time)``, so a redelivered reading is a no-op.
 
-Memory is bounded by MQTT flow control, not by a queue of our own: the broker sends at most
+Memory is bounded by MQTT flow control: the broker is to send at most
 ``ingest.receive_maximum`` unacknowledged messages, so while the database is away the backlog
 waits in the broker. Batches take at most half that window, so the next batch arrives while
-the current one is being written.
+the current one is being written. Mosquitto 2.0 keeps that promise only until the first
+PUBACK (each one lets a whole window more through), so the inbox also bounds itself: while it
+holds a window of messages or ``INBOX_BYTES``, paho's network thread waits for room, and TCP
+holds the rest in the broker.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +42,7 @@ log = logging.getLogger("radmon.ingest.mqtt")
 SOURCE = "mqtt"
 _POLL_S = 0.005  # how often a filling batch is looked at
 _BYTES_PER_READING = 80
+INBOX_BYTES = 64 * 1024 * 1024  # payloads received and not yet taken into a batch, at most
 
 
 @dataclass
@@ -90,6 +95,9 @@ class MqttIngest:
         # a batch holds about batch_size readings: JSON spends some 80 bytes on one
         self._max_bytes = settings.ingest.batch_size * _BYTES_PER_READING
         self._inbox: deque[_Received] = deque()
+        self._inbox_bytes = 0
+        self._room = threading.Condition()  # the inbox has room again, or the ingest stops
+        self._closing = False
         self._arrived = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client = self._make_client()
@@ -128,8 +136,18 @@ class MqttIngest:
         # A deque append is thread-safe; the event loop is woken only when the inbox was
         # empty, not once per message (a wake-up is a system call).
         assert self._loop is not None
-        was_empty = not self._inbox
-        self._inbox.append(_Received(self._generation, message))
+        size = len(message.payload)
+        window = self.settings.ingest.receive_maximum
+        with self._room:
+            while (
+                self._inbox
+                and (len(self._inbox) >= window or self._inbox_bytes + size > INBOX_BYTES)
+                and not self._closing
+            ):
+                self._room.wait()
+            was_empty = not self._inbox
+            self._inbox.append(_Received(self._generation, message))
+            self._inbox_bytes += size
         if was_empty:
             self._loop.call_soon_threadsafe(self._arrived.set)
 
@@ -138,6 +156,7 @@ class MqttIngest:
     async def run(self, stop: asyncio.Event) -> None:
         """Ingest until *stop* is set; the batch being written when it is set is finished."""
         self._loop = asyncio.get_running_loop()
+        self._closing = False
         mqtt = self.settings.mqtt
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = mqtt.session_expiry_s
@@ -157,6 +176,9 @@ class MqttIngest:
             gathering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await gathering
+            with self._room:  # a network thread waiting for room is let go
+                self._closing = True
+                self._room.notify_all()
             self._client.disconnect()
             await asyncio.to_thread(self._client.loop_stop)
 
@@ -182,16 +204,17 @@ class MqttIngest:
         while not self._full() and (left := deadline - loop.time()) > 0:
             await asyncio.sleep(min(left, _POLL_S))
         batch, size = [], 0
-        while self._inbox and len(batch) < self._max_batch_messages and size < self._max_bytes:
-            item = self._inbox.popleft()
-            batch.append(item)
-            size += len(item.message.payload)
+        with self._room:
+            while self._inbox and len(batch) < self._max_batch_messages and size < self._max_bytes:
+                item = self._inbox.popleft()
+                batch.append(item)
+                size += len(item.message.payload)
+            self._inbox_bytes -= size
+            self._room.notify_all()
         return batch
 
     def _full(self) -> bool:
-        if len(self._inbox) >= self._max_batch_messages:
-            return True
-        return sum(len(item.message.payload) for item in self._inbox) >= self._max_bytes
+        return len(self._inbox) >= self._max_batch_messages or self._inbox_bytes >= self._max_bytes
 
     async def _commit(self, batch: list[_Received], decoded: Decoded, stop: asyncio.Event) -> None:
         store = self.store

@@ -164,6 +164,39 @@ def test_broker_restart_mid_stream_loses_nothing(broker: Broker, tmp_path: Path)
     store.close()
 
 
+def test_the_inbox_holds_a_window_though_the_broker_sends_more(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """Mosquitto 2.0 lets a whole receive window more through after each PUBACK: the ingest
+    bounds its inbox itself (paho's thread waits), so a slow database cannot fill memory."""
+    settings = _settings(broker, f"sqlite:///{tmp_path}/radmon.db", receive_maximum=8)
+    store = _open_store(settings)
+    prepare_session(settings)
+    publish_all(broker, list(messages(300, 10)))
+    slow, write = threading.Event(), store.write_readings
+    writes = []
+
+    def slow_write(batch):  # the first batches go through; then the database is slow
+        writes.append(len(batch))
+        if len(writes) > 3:
+            slow.wait(30)
+        return write(batch)
+
+    store.write_readings = slow_write  # type: ignore[method-assign]
+    ingest = MqttIngest(store, settings)
+    most = 0
+    with running(ingest):
+        wait_for(lambda: len(writes) > 3, 30, "the slow write")
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            most = max(most, len(ingest._inbox))
+            time.sleep(0.01)
+        slow.set()
+        wait_for(lambda: stored(store) == 3000, 60, "every reading")
+    assert 0 < most <= 8
+    store.close()
+
+
 @pytest.mark.postgres
 def test_database_outage_mid_stream_loses_nothing(
     broker: Broker, pg_url: str, pg_admin_url: str, caplog: pytest.LogCaptureFixture
