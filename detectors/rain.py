@@ -8,7 +8,8 @@ after a dry spell gives the highest peak. The model is :mod:`radmon.washout` wit
 half-life; each station learns its own gain by least squares from rainy readings, starting from
 the one measured shower in DOMAIN.md (14 mm in 15 min: 106 → 196 nSv/h). A station without a
 gauge uses the inverse-distance rain of the gauges within ``neighbour_km``, with a larger
-uncertainty, and a wider spread while any gauge in its area has seen rain.
+uncertainty, and a wider spread while any gauge in its area has seen rain, unless one of them
+stands so close that a shower over the station would be over it too.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ NEIGHBOUR_UNCERTAINTY = 1.0
 # last AFTER_RAIN_H hours, may be under a shower none of them sees: light rain alone gives
 # +5–20 % (square-root law), so its spread widens by this much of the background.
 UNSEEN_RAIN_SPREAD = 0.15
+# ... unless a gauge reporting now stands this close: a shower over the station is over it too
+# (convective cells are several km wide), so its rain is seen, not unseen.
+COVERED_KM = 5.0
 # Rain stopped this long ago still leaves washout (gone in 2–3 h, DOMAIN.md).
 AFTER_RAIN_H = 3.0
 # Below this predicted excess (relative), a reading counts as dry for learning and for tests.
@@ -108,7 +112,8 @@ class Washout:
             if key != self._total_key:  # the same stations report step after step
                 unmeasured, gauges = idx[ungauged], idx[measured]
                 self._pair_weights = self.weights[np.ix_(unmeasured, gauges)]
-                self._pair_area = self.area[np.ix_(unmeasured, gauges)]
+                covered = (self._pair_weights >= _weight(COVERED_KM)).any(axis=1)
+                self._pair_area = self.area[np.ix_(unmeasured, gauges)] & ~covered[:, None]
                 self._total = self._pair_weights.sum(axis=1)
                 self._no_rain = np.where(self._total > 0, 0.0, np.nan)
                 self._total_key = key
@@ -207,6 +212,11 @@ def neighbour_weights(km: np.ndarray, radius_km: float) -> np.ndarray:
     """Inverse-square-distance weights within *radius_km* (0 on the diagonal and for unknown
     positions)."""
     with np.errstate(invalid="ignore"):
-        weights = np.where(km <= radius_km, 1.0 / (km**2 + 1.0), 0.0)
+        weights = np.where(km <= radius_km, _weight(km), 0.0)
     np.fill_diagonal(weights, 0.0)
     return weights
+
+
+def _weight(km: np.ndarray | float) -> np.ndarray | float:
+    """The inverse-square weight of a gauge *km* away (1 km softens the nearest)."""
+    return 1.0 / (km**2 + 1.0)

@@ -7,11 +7,12 @@ one reading partly lifted, then one level that stays. Washout builds up while th
 radon progeny (30–45 min, DOMAIN.md). So a statistical step or regional rise at a station
 without a gauge opens an alarm only when the readings from just before the rise are a step and
 no decay from an early stop of the rain explains the held readings nearly as well. A rise that
-is no step by the end of the window waits: it goes, or after ``SUSTAINED_H`` it opens an alarm
-whatever its shape, since no unseen shower lasts that long. The cost is delay at those
-stations, about three readings for a clear step, and the guard is only as good as the shape:
-a burst of heavy first rain that lifts one reading by more than ``UNSEEN_TRANSIENT_RELATIVE``
-still counts as a passing source.
+is no step by the end of the window waits: it goes (its excess back at the background for
+``BACK`` readings, even while the CUSUM, slow to fall with the wide spread of unseen rain, stays
+up), or after ``SUSTAINED_H`` it opens an alarm whatever its shape, since no unseen shower lasts
+that long. The cost is delay at those stations, about three readings for a clear step, and the
+guard is only as good as the shape: a burst of heavy first rain that lifts one reading by more
+than ``UNSEEN_TRANSIENT_RELATIVE`` still counts as a passing source.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from detectors.rain import DECAY_PER_H
 WINDOW = 12  # readings held at most (2 h at 10 min); a rise not judged a step by then waits
 BEFORE = 6  # readings before the hold, which show the onset
 SUSTAINED_H = 12.0  # a rise held this long opens an alarm whatever its shape
+# A rise held this many readings whose mean excess over them is below BACK_RELATIVE (half the
+# +10 % step the CUSUM is tuned for) has gone: its hold ends.
+BACK = 6
+BACK_RELATIVE = 0.05
+LEVEL_MIN = 0.05  # a step's level at least this (relative): a tail of washout is no step
 MIN_READINGS = 4  # the shortest hold: fewer cannot show a decay at 10-min intervals
 MIN_AFTER_PEAK = 3  # a decay is fitted to at least this many readings
 LAST_STOP = 2  # unseen rain stops within this many readings of the window's start
@@ -65,6 +71,16 @@ class UnseenRain:
         washout; every other station's hold ends. *excess* and *var* are relative to the
         background, *var* without the rain model's uncertainty."""
         t = self.table
+        if np.count_nonzero(firing):
+            # a held rise back at the background has gone, though the CUSUM may stay up for
+            # hours while the unseen-rain spread is wide: its hold ends (else the shower would
+            # reach SUSTAINED_H), and a later rise is judged from its own onset
+            rows = idx[firing]
+            last = np.concatenate([t.recent[rows, 1 - BACK :], excess[firing][:, None]], axis=1)
+            gone = (t.n[rows] >= BACK) & (last.mean(axis=1) < BACK_RELATIVE)
+            if np.count_nonzero(gone):
+                firing = firing.copy()
+                firing[np.flatnonzero(firing)[gone]] = False
         idle = idx[~firing]
         t.n[idle] = 0
         t.held_h[idle] = 0.0
@@ -123,7 +139,7 @@ def _not_washout(r: np.ndarray, v: np.ndarray, n: np.ndarray, decay: np.ndarray)
                 np.where(off, w, 0.0) * r**2
             ).sum(axis=1)
             dof = np.maximum(on.sum(axis=1) + off.sum(axis=1) - 1, 1)
-            best = np.fmin(best, np.where(level > 0, sse / dof, np.inf))
+            best = np.fmin(best, np.where(level >= LEVEL_MIN, sse / dof, np.inf))
         step = best <= FLAT_CHI2
         # washout: rain until a stop at p (early in the hold), then a decay from it
         held = used & (k[None, :] >= BEFORE)

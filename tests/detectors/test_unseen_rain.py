@@ -12,8 +12,19 @@ import pandas as pd
 import pytest
 
 from detectors import episodes_frame, run_frame
-from detectors.unseen_rain import MIN_READINGS, SUSTAINED_H, UNSEEN_TRANSIENT_RELATIVE
+from detectors.unseen_rain import (
+    BACK,
+    BACK_RELATIVE,
+    BEFORE,
+    LEVEL_MIN,
+    MIN_READINGS,
+    SUSTAINED_H,
+    UNSEEN_TRANSIENT_RELATIVE,
+    WINDOW,
+    UnseenRain,
+)
 from tests.detectors.test_engine import (
+    INTERVAL,
     K,
     at,
     engine,
@@ -95,3 +106,49 @@ def test_a_rise_that_is_no_step_still_alarms_once_it_outlasts_any_shower() -> No
     assert {a.station_id for a in rad} == {"ST02"}
     held = (rad[0].opened_at - at(times, K)).total_seconds() / 3600.0
     assert 0.9 * SUSTAINED_H <= held <= SUSTAINED_H + 2.0
+
+
+# -- UnseenRain.judge on its own -----------------------------------------------------------------
+
+
+def judged(excess: np.ndarray, var: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """Drive one UnseenRain with *excess* (readings × stations, relative) after BEFORE readings
+    at the background, firing all along; returns what it confirmed and its held counts."""
+    unseen = UnseenRain()
+    stations = excess.shape[1]
+    unseen.grow(stations)
+    idx = np.arange(stations)
+    variance, interval = np.full(stations, var), np.full(stations, float(INTERVAL))
+    for _ in range(BEFORE):
+        unseen.judge(idx, np.zeros(stations, bool), np.zeros(stations), variance, interval)
+    confirmed, held = [], []
+    for row in excess:
+        confirmed.append(unseen.judge(idx, np.ones(stations, bool), row, variance, interval))
+        held.append(unseen.table.n[idx].copy())
+    return np.array(confirmed), np.array(held)
+
+
+def test_a_held_rise_back_at_the_background_ends_its_hold_though_the_cusum_stays_up() -> None:
+    """BACK/BACK_RELATIVE: a two-reading rise whose excess is back at 0 ends its hold after BACK
+    readings (and never reaches SUSTAINED_H), while a rise that stays up keeps its hold and
+    opens at SUSTAINED_H."""
+    readings = round(SUSTAINED_H * 3600 / INTERVAL) + 4
+    excess = np.zeros((readings, 2))
+    excess[:2, 0] = 0.2  # a shower no gauge sees, gone after two readings
+    excess[:, 1] = np.minimum(0.05 * np.arange(1, readings + 1), 0.2)  # a ramp, then a level
+    assert excess[BACK - 1 :, 1].mean() > BACK_RELATIVE
+    confirmed, held = judged(excess)
+    assert not confirmed[:, 0].any()
+    assert held[:, 0].max() == BACK and held[BACK, 0] == 0  # the hold restarts
+    assert held[WINDOW - 1, 1] == WINDOW  # the rise at +0.2 stays held...
+    [opened] = np.flatnonzero(confirmed[:, 1])
+    assert SUSTAINED_H <= opened * INTERVAL / 3600.0 <= SUSTAINED_H + 0.5  # ...and opens
+
+
+def test_a_step_below_level_min_is_no_step() -> None:
+    """LEVEL_MIN: a flat rise of 3 % (a tail of washout) is not confirmed by the shape test, one
+    of 6 % is, after MIN_READINGS; the tiny variance leaves only the level to tell them apart."""
+    excess = np.tile([0.6 * LEVEL_MIN, 1.2 * LEVEL_MIN], (BACK, 1))
+    confirmed, _ = judged(excess, var=1e-6)
+    assert not confirmed[:, 0].any()
+    assert np.flatnonzero(confirmed[:, 1]).tolist() == [MIN_READINGS - 1]

@@ -1,0 +1,97 @@
+"""A station without a gauge next to a gauge that reports is covered by it: its area is not wet.
+
+A shower over a station without a gauge would be over a gauge within ``COVERED_KM`` too, so
+such a station gets no unseen-rain spread (``UNSEEN_RAIN_SPREAD``) when a gauge in its area saw
+rain; a station farther off (beyond ``COVERED_KM``, within the area) does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detectors import run_frame
+from detectors.rain import (
+    COVERED_KM,
+    UNSEEN_RAIN_SPREAD,
+    Washout,
+    distances_km,
+    neighbour_weights,
+)
+from radmon.config import DetectionSettings
+from radmon.models import Station
+from tests.detectors.test_engine import INTERVAL, SENSITIVITY, T0, engine
+
+RADIUS_KM = DetectionSettings().neighbour_km  # 25 km; the area is twice that
+KM_PER_DEG = 6371.0 * np.pi / 180.0
+DT_H = INTERVAL / 3600.0
+
+
+def lat_of(north_km: list[float]) -> np.ndarray:
+    """Latitudes of stations *north_km* north of one another on one meridian."""
+    return 21.0 + np.array(north_km) / KM_PER_DEG
+
+
+def washout(north_km: list[float]) -> Washout:
+    lat = lat_of(north_km)
+    km = distances_km(lat, np.full(len(lat), 107.0))
+    w = Washout()
+    w.grow(len(lat))
+    w.set_neighbours(neighbour_weights(km, RADIUS_KM), km <= 2.0 * RADIUS_KM)
+    return w
+
+
+def test_a_gauge_within_covered_km_keeps_its_neighbour_out_of_the_unseen_rain_spread() -> None:
+    # a gauge, a station without one 2 km from it, another 20 km from it (within the radius)
+    w = washout([0.0, 2.0, 20.0])
+    idx = np.arange(3)
+    for k, rain in enumerate([0.0, 2.0, 0.0, 0.0]):  # a shower at the gauge, then dry weather
+        rate, measured, area_wet = w.rain(idx, np.array([rain, np.nan, np.nan]))
+        if rain:
+            assert area_wet.tolist() == [True, False, True]
+        excess, unc, _ = w.advance(idx, rate, measured, area_wet, np.full(3, DT_H if k else 0.0))
+    # 20 min after the shower only the far station's spread is widened
+    assert excess[1] == pytest.approx(excess[2])  # both get the gauge's rain
+    assert excess[1] > 0
+    assert unc[1] == pytest.approx(excess[1])  # NEIGHBOUR_UNCERTAINTY only
+    assert unc[2] == pytest.approx(np.hypot(excess[2], UNSEEN_RAIN_SPREAD))
+
+
+def test_the_engine_counts_only_the_uncovered_station_as_wet() -> None:
+    """A gauge 40 km off (beyond the radius, within the area) sees a shower while one nearby
+    reports dry weather: the station 2 km from the dry gauge is dry, the one 12 km from it wet."""
+    north = [0.0, 40.0, 2.0, 12.0]  # dry gauge, rainy gauge, covered station, uncovered one
+    lat = lat_of(north)
+    stations = [
+        Station(
+            station_id=f"ST{i:02d}",
+            name=f"Station {i}",
+            lat=float(lat[i]),
+            lon=107.0,
+            interval_s=INTERVAL,
+            sensitivity_cps_per_usv_h=SENSITIVITY,
+            has_rain_gauge=i < 2,
+        )
+        for i in range(4)
+    ]
+    km = distances_km(lat, np.full(4, 107.0))
+    assert km[2, 0] < COVERED_KM < km[3, 0] <= RADIUS_KM  # only ST02 is covered
+    assert RADIUS_KM < km[2:, 1].min() <= km[2:, 1].max() <= 2 * RADIUS_KM  # beyond the radius
+    steps = 4
+    times = T0 + pd.to_timedelta(np.arange(steps) * INTERVAL, unit="s")
+    precip = np.full((steps, 4), np.nan)
+    precip[:, 0] = 0.0
+    precip[:, 1] = [0.0, 2.0, 0.0, 0.0]  # a shower at the far gauge, then dry weather
+    ids = [s.station_id for s in stations]
+    df = pd.DataFrame(
+        {
+            "time": np.repeat(times, 4),
+            "station_id": np.tile(ids, steps),
+            "dose_rate_nsv_h": 100.0,
+            "precip_mm_h": precip.ravel(),
+        }
+    )
+    e = engine(stations=stations)
+    run_frame(e, df)
+    assert e.washout.wet()[e.rows(ids)].tolist() == [False, True, False, True]
