@@ -122,7 +122,7 @@ def _plain(raw: bytes, station: Station, ctx: Context) -> list[Reading] | None:
             return None
         extras = None
         if item.keys() != _PLAIN_KEYS:
-            if not (_PLAIN_KEYS <= item.keys() <= _OPTIONAL.keys() | _PLAIN_KEYS):
+            if not (_PLAIN_KEYS <= item.keys() <= _KNOWN_KEYS):
                 try:  # a field the plain path does not know: validated as the careful path does
                     append(_checked(parse_wire(item), station, ctx))
                 except (InputError, ValidationError):
@@ -214,6 +214,7 @@ _OPTIONAL = {
     name: _field_rule(name) for name in WireReading.model_fields if name not in _PLAIN_KEYS
 }
 _OPTIONAL["station_id"] = ("station_id", str, 0.0, 0.0, False)  # must name the channel's
+_KNOWN_KEYS = _PLAIN_KEYS | _OPTIONAL.keys()
 
 
 def _optional(item: dict[str, Any], station_id: str, factor: float) -> dict[str, Any] | None:
