@@ -345,8 +345,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "the stations, sources, faults), ending "
             + (f"{args.age_days:g} days ago" if args.age_days else "now (a recent backlog)"),
             f"{args.publishers} publishing connections ({args.publisher}) in this process; "
-            "radmon serve in its own "
-            "process with default ingest settings; a private Mosquitto 2 (persistence on)",
+            "radmon serve in its own process with default ingest settings; a private "
+            "Mosquitto 2 (persistence on, saved every 30 s as deployed)",
             "rate = readings / (first publish → last commit); raw COPY = binary COPY of the "
             "same rows into a bare table, batches of 5,000, same database, same run",
             (
@@ -360,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     results = []
     with throwaway_database(args.pg) as url, tempfile.TemporaryDirectory() as tmp:
-        broker = Broker(Path(tmp) / "broker")
+        broker = Broker(Path(tmp) / "broker", autosave_s=30)  # as deploy/mosquitto
         broker.start()
         try:
             for per_message, count in ((1, args.single), (args.batch, args.batched)):

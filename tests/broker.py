@@ -41,7 +41,10 @@ def free_port() -> int:
 class Broker:
     """One mosquitto process; ``stop``/``start`` keep its port and its persisted sessions."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, autosave_s: int = 1) -> None:
+        """*autosave_s*: how often the persistence file is rewritten (whole: with a large
+        queue that costs the broker most of a core); tests keep it short, benchmarks take the
+        deployed broker's 30 s."""
         if MOSQUITTO is None:
             raise RuntimeError("no mosquitto binary on PATH")
         self.workdir = workdir
@@ -57,7 +60,7 @@ class Broker:
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {workdir}/\n"
-            "autosave_interval 1\n"
+            f"autosave_interval {autosave_s}\n"
             "max_queued_messages 0\n"
             "max_inflight_messages 0\n"
             "persistent_client_expiration 1d\n"
