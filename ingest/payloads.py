@@ -158,16 +158,8 @@ def _plain(raw: bytes, station: Station, ctx: Context) -> list[Reading] | None:
         if moment > surely_in_time and (moment - received).total_seconds() > skew:
             return None
         # dose_rate: a non-negative finite number (int or float, never bool), within range
-        dose = item["dose_rate"]
-        kind = type(dose)
-        if kind is int:
-            try:
-                dose = float(dose)
-            except OverflowError:
-                return None
-        elif kind is not float:
-            return None
-        if not dose >= 0.0:  # also NaN
+        dose = _as_float(item["dose_rate"])
+        if dose is None or not dose >= 0.0:  # also NaN
             return None
         unit = item["unit"]
         if type(unit) is not str:
@@ -229,18 +221,13 @@ def _optional(item: dict[str, Any], station_id: str, factor: float) -> dict[str,
             if given != station_id:
                 return None
             continue
-        given_kind = type(given)
         if kind is int:
-            if given_kind is not int or given < low:  # never bool
+            if type(given) is not int or given < low:  # never bool
                 return None
             fields[stored] = given
             continue
-        if given_kind is int:
-            try:
-                given = float(given)
-            except OverflowError:
-                return None
-        elif given_kind is not float:
+        given = _as_float(given)
+        if given is None:
             return None
         if not (given > low if above else given >= low) or not given <= high:  # also NaN
             return None
@@ -250,6 +237,19 @@ def _optional(item: dict[str, Any], station_id: str, factor: float) -> dict[str,
             return None
         fields[stored] = given
     return fields
+
+
+def _as_float(value: object) -> float | None:
+    """A JSON number as WireReading's strict float takes it (an int, never a bool)."""
+    kind = type(value)
+    if kind is float:
+        return value  # type: ignore[return-value]
+    if kind is int:
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except OverflowError:
+            return None
+    return None
 
 
 # factor_to_nsv_h depends on nothing but the unit and the probe's sensitivity
