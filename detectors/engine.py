@@ -203,6 +203,9 @@ class Engine:
             idx = np.fromiter((row(r.station_id) for r in readings), np.int64, n)
             x = np.fromiter((r.dose_rate_nsv_h for r in readings), np.float64, n)
             precip = np.array([r.precip_mm_h for r in readings], dtype=np.float64)  # None: NaN
+            if t[0] == t[-1] and np.count_nonzero(t != t[0]) == 0:  # one time (a live step)
+                self.step(math.floor(t[0]), idx, x, precip)  # which orders its stations
+                return self.episodes.drain()
             order = np.lexsort((idx, t))
             t, idx, x, precip = t[order], idx[order], x[order], precip[order]
             edges = [0, *(np.flatnonzero(t[1:] != t[:-1]) + 1).tolist(), n]
