@@ -133,8 +133,10 @@ class MqttIngest:
             log.warning("lost the broker (%s); reconnecting with backoff", reason)
 
     def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
-        # A deque append is thread-safe; the event loop is woken only when the inbox was
-        # empty, not once per message (a wake-up is a system call).
+        # Runs in paho's network thread, which waits here while the inbox is full (paho's
+        # ack() from the event loop takes no lock this callback holds). The event loop is
+        # woken only when the inbox was empty, not once per message (a wake-up is a system
+        # call).
         assert self._loop is not None
         size = len(message.payload)
         window = self.settings.ingest.receive_maximum
