@@ -521,11 +521,12 @@ class Engine:
         if oldest is not None and t - oldest <= after and not self.episodes.any_open(OFFLINE):
             return  # no station can be silent yet and no offline episode is open
         last = self.table.last_time[:n]
+        heard = last
         if self.live:  # a reading of any time that came lately: the station is there
-            last = np.maximum(last, self.table.heard[:n])
-        seen = np.flatnonzero(last != _NEVER)
-        self._oldest = int(last[seen].min()) if len(seen) else None
-        silent = t - last[seen] > after
+            heard = np.maximum(last, self.table.heard[:n])
+        seen = np.flatnonzero(heard != _NEVER)
+        self._oldest = int(heard[seen].min()) if len(seen) else None
+        silent = t - heard[seen] > after
         self.episodes.update(
             OFFLINE,
             t,

@@ -405,6 +405,10 @@ def test_live_silence_is_judged_by_arrival_so_a_backlog_is_not_offline() -> None
     assert sorted(a.station_id for a in opened) == ids_of(network())
     assert {a.kind for a in opened} == {"offline"}
     assert opened[0].opened_at == datetime.fromtimestamp(wall[0], UTC)
+    # what the officer reads is the time of the last reading, not when it came
+    assert {a.details["opened"]["last_reading_at"] for a in opened} == {
+        times[-1].strftime("%Y-%m-%dT%H:%M:%SZ")
+    }
 
     by_data_time = engine(clock=wall[0])
     changes = [a for part in chunks for a in by_data_time.feed(readings_of(part))]
