@@ -172,10 +172,7 @@ def _plain(raw: bytes, station: Station, ctx: Context) -> list[Reading] | None:
         value = dose * factor
         if not value <= MAX_PLAUSIBLE_NSV_H:  # also infinity
             return None
-        if extras is None:
-            append(trusted(Reading, station_id=station_id, time=moment, dose_rate_nsv_h=value))
-            continue
-        fields = _optional(extras, station_id, factor)
+        fields = _NO_FIELDS if extras is None else _optional(extras, station_id, factor)
         if fields is None:
             return None
         append(
@@ -207,6 +204,7 @@ _OPTIONAL = {
 }
 _OPTIONAL["station_id"] = ("station_id", str, 0.0, 0.0, False)  # must name the channel's
 _KNOWN_KEYS = _PLAIN_KEYS | _OPTIONAL.keys()
+_NO_FIELDS: dict[str, Any] = {}
 
 
 def _optional(item: dict[str, Any], station_id: str, factor: float) -> dict[str, Any] | None:
