@@ -177,14 +177,22 @@ def _changes(before: Alarm | None, after: Alarm, now: datetime) -> list[dict[str
     return out
 
 
-def _event(alarm_id: int, at: datetime, event: str, details: dict[str, Any]) -> dict[str, Any]:
+def _event(
+    alarm_id: int,
+    at: datetime,
+    event: str,
+    details: dict[str, Any] | None = None,
+    actor: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """One line of an alarm's history, as ``alarm_events`` takes it."""
     return {
         "alarm_id": alarm_id,
         "at": at,
         "event": event,
-        "actor": None,
-        "note": None,
-        "details": details,
+        "actor": actor,
+        "note": note,
+        "details": details or {},
     }
 
 
@@ -199,11 +207,7 @@ def append_event(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append one line to an alarm's history (never updated, never deleted)."""
-    conn.execute(
-        insert(alarm_events).values(
-            alarm_id=alarm_id, at=at, event=event, actor=actor, note=note, details=details or {}
-        )
-    )
+    conn.execute(insert(alarm_events).values(_event(alarm_id, at, event, details, actor, note)))
 
 
 def history(conn: Connection, alarm_id: int) -> list[dict[str, Any]]:
