@@ -60,8 +60,8 @@ REPLAY_MARGIN = timedelta(hours=1)
 # busy, what arrives meanwhile gathers anyway: under load the slices widen by themselves.
 GATHER_S = 0.3
 # Judge at once when this many readings have gathered, without waiting for GATHER_S. With the
-# MQTT benchmark's backlog (100 minutes of a station per message) that is about 250 stations x
-# 100 minutes: the engine costs some 10 us a reading there, against 25-50 us for a single
+# MQTT benchmark's backlog (100 readings of a station per message) that is about 250 stations
+# x 100 time stamps: the engine costs some 10 us a reading there, against 25-50 us for a single
 # commit of 5,000 readings and 7 us for 100,000 (in-process, 1,000 stations, loaded machine).
 GATHER_READINGS = 25_000
 # While this many readings wait, feed() blocks until the worker takes them: a writer that
