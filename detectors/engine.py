@@ -25,7 +25,7 @@ from detectors import radiological, technical
 from detectors.baseline import Baseline
 from detectors.columns import Column, Columns, pack, unpack
 from detectors.episodes import SEVERITIES, Episodes, Slot, iso
-from detectors.rain import DRY_EXCESS, Washout, distances_km, neighbour_weights
+from detectors.rain import AFTER_RAIN_H, DRY_EXCESS, Washout, distances_km, neighbour_weights
 from detectors.unseen_rain import UNSEEN_TRANSIENT_RELATIVE, UnseenRain
 from radmon.config import DetectionSettings
 from radmon.models import Alarm, Category, Severity, Station
@@ -318,8 +318,10 @@ class Engine:
             idx, x, precip, dt_h, interval, change = (
                 a[ok] for a in (idx, x, precip, dt_h, interval, change)
             )
-        rate, measured, area_wet = self.washout.rain(idx, precip)
-        excess_rel, excess_unc, raining = self.washout.advance(idx, rate, measured, area_wet, dt_h)
+        rate, measured, area_wet, covered = self.washout.rain(t, idx, precip, interval)
+        excess_rel, excess_unc, raining = self.washout.advance(
+            idx, rate, measured, area_wet, covered, dt_h
+        )
         b0, b1, frac = self._bins(t, idx)
         dry, spread = self.baseline.expected(idx, b0, b1, frac)
         no_history = np.isnan(dry)
@@ -372,9 +374,12 @@ class Engine:
         shift = s.step_relative * dry
         statistic, _llr = radiological.cusum(tab.cusum[idx], residual, sigma, shift, h)
         statistic = np.where(warm, statistic, 0.0)
+        # its rain is known: its own gauge, or a gauge close by while its area has been dry
         gauged = self.washout.table.gauge[idx]
+        area_dry = self.washout.table.area_rain_h[idx] >= AFTER_RAIN_H
+        known_rain = gauged | (covered & area_dry)
         relative = np.where(
-            gauged, s.transient_relative, max(s.transient_relative, UNSEEN_TRANSIENT_RELATIVE)
+            known_rain, s.transient_relative, max(s.transient_relative, UNSEEN_TRANSIENT_RELATIVE)
         )
         passing = warm & radiological.transient(residual, sigma, dry, s.transient_sigma, relative)
         rising = statistic >= RISING_SHARE * h
@@ -389,10 +394,11 @@ class Engine:
                 & (near >= REGIONAL_NEIGHBOURS)
                 & ~raining[rows]
             )
-        # a step at a station without a gauge waits until its shape rules out unseen rain
+        # a step at a station whose rain is not known waits until its shape rules out rain, and
+        # so does a regional rise at a station without a gauge (at dawn radon lifts them all)
         step = statistic >= h
         anomaly_open = ep.is_open(ANOMALY)[idx]
-        held = (step | regional) & ~passing & ~anomaly_open & ~gauged
+        held = ((step & ~known_rain) | (regional & ~step & ~gauged)) & ~passing & ~anomaly_open
         shape_var = np.fmax(spread**2, counting / dry**2)
         confirmed = self.unseen.judge(idx, held, residual / dry, shape_var, interval)
         fires = passing | ((step | regional) & ~held) | confirmed

@@ -7,9 +7,10 @@ stops, the excess decays with ²¹⁴Pb/²¹⁴Bi: an apparent half-life of 30�
 after a dry spell gives the highest peak. The model is :mod:`radmon.washout` with the nominal
 half-life; each station learns its own gain by least squares from rainy readings, starting from
 the one measured shower in DOMAIN.md (14 mm in 15 min: 106 → 196 nSv/h). A station without a
-gauge uses the inverse-distance rain of the gauges within ``neighbour_km``, with a larger
-uncertainty, and a wider spread while any gauge in its area has seen rain, unless one of them
-stands so close that a shower over the station would be over it too.
+gauge uses the inverse-distance rain of the gauges within ``neighbour_km`` (each gauge's latest
+rate, whenever it came), with a larger uncertainty, and a wider spread while any gauge in its
+area has seen rain, unless one of them stands so close that a shower over the station would be
+over it too.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ UNSEEN_RAIN_SPREAD = 0.15
 # ... unless a gauge reporting now stands this close: a shower over the station is over it too
 # (convective cells are several km wide), so its rain is seen, not unseen.
 COVERED_KM = 5.0
+# A gauge's latest rate stands for the rain around it for this many of its intervals, so
+# stations that report a little before or after it still get it.
+CURRENT_INTERVALS = 1.5
 # Rain stopped this long ago still leaves washout (gone in 2–3 h, DOMAIN.md).
 AFTER_RAIN_H = 3.0
 # Below this predicted excess (relative), a reading counts as dry for learning and for tests.
@@ -56,6 +60,9 @@ class Washout:
                 "uu": Column(np.float64, PRIOR_WEIGHT),  # Σ u², for the least-squares gain
                 "ur": Column(np.float64, PRIOR_WEIGHT * PRIOR_GAIN),  # Σ u·r
                 "gauge": Column(np.bool_, False),  # has reported a rain rate
+                "gauge_rate": Column(np.float64, np.nan),  # its latest rate (mm/h)
+                "gauge_until": Column(np.float64, -np.inf),  # epoch s: while that is current
+                "covered": Column(np.bool_, False),  # a current gauge within COVERED_KM
                 "rain_h": Column(np.float64, np.inf),  # hours since rain (own or estimated)
                 "area_rain_h": Column(
                     np.float64, np.inf
@@ -64,11 +71,13 @@ class Washout:
         )
         self.weights = np.zeros((0, 0))
         self.area = np.zeros((0, 0), dtype=bool)
-        # for the stations reporting with and without a gauge last time (_total_key): their
-        # weights and areas (rows: without, columns: with), and each row's total weight
+        # for the stations reporting without a gauge reading last time and the gauges current
+        # then (_total_key): their weights and areas (rows: stations, columns: gauges), and
+        # each row's total weight
         self._total_key = b""
         self._total = np.zeros(0)
         self._no_rain = np.zeros(0)  # the rate without rain: 0, or NaN with no gauge near
+        self._covered = np.zeros(0, dtype=bool)  # a current gauge within COVERED_KM
         self._pair_weights = np.zeros((0, 0))
         self._pair_area = np.zeros((0, 0), dtype=bool)
         self._linked: np.ndarray | None = None  # weights > 0, when asked for
@@ -93,43 +102,55 @@ class Washout:
         self._linked = None
 
     def rain(
-        self, idx: np.ndarray, precip: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rain rate at each reporting station, whether it was measured there, and whether a
-        gauge in its area sees rain now.
+        self, t: int, idx: np.ndarray, precip: np.ndarray, interval_s: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rain rate at each reporting station, whether it was measured there, whether a
+        gauge in its area sees rain now, and whether the station is covered (a current gauge
+        within ``COVERED_KM``: a shower over the station would be over it too).
 
-        Stations without a gauge reading get the weighted rain of the gauges reporting now
-        (NaN when none is near).
+        Stations without a gauge reading get the weighted rain of the gauges whose latest rate
+        is current (NaN when none is near). A gauge's rate stands for ``CURRENT_INTERVALS`` of
+        its intervals, whichever step brought it: stations need not report at the same times.
         """
+        tab = self.table
         measured = np.isfinite(precip)
-        self.table.gauge[idx[measured]] = True
         rate = np.where(measured, np.maximum(precip, 0.0), np.nan)
         area_wet = measured & (rate >= RAIN_THRESHOLD_MM_H)
-        n_measured = np.count_nonzero(measured)
-        if 0 < n_measured < len(idx):
-            ungauged = ~measured
-            key = idx.tobytes() + measured.tobytes()
-            if key != self._total_key:  # the same stations report step after step
-                unmeasured, gauges = idx[ungauged], idx[measured]
-                self._pair_weights = self.weights[np.ix_(unmeasured, gauges)]
-                covered = (self._pair_weights >= _weight(COVERED_KM)).any(axis=1)
-                self._pair_area = self.area[np.ix_(unmeasured, gauges)] & ~covered[:, None]
-                self._total = self._pair_weights.sum(axis=1)
-                self._no_rain = np.where(self._total > 0, 0.0, np.nan)
-                self._total_key = key
-            gauge_rate = rate[measured]
-            falling = gauge_rate > 0.0
-            if np.count_nonzero(falling):  # most of the time it rains nowhere
-                # compress keeps the rows C-ordered, as w was when gathered from the weights
-                # (a mask would give a Fortran-ordered w, and the product other roundings)
-                w = self._pair_weights.compress(falling, axis=1)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    rate[ungauged] = self._no_rain + (w @ gauge_rate[falling]) / self._total
-                wet = gauge_rate >= RAIN_THRESHOLD_MM_H
-                area_wet[ungauged] = self._pair_area.compress(wet, axis=1).any(axis=1)
-            else:
-                rate[ungauged] = self._no_rain
-        return rate, measured, area_wet
+        covered = np.zeros(len(idx), dtype=bool)
+        if np.count_nonzero(measured):
+            gauges = idx[measured]
+            tab.gauge[gauges] = True
+            tab.gauge_rate[gauges] = rate[measured]
+            tab.gauge_until[gauges] = t + CURRENT_INTERVALS * interval_s[measured]
+        ungauged = ~measured
+        if not np.count_nonzero(ungauged):
+            return rate, measured, area_wet, covered
+        gauges = np.flatnonzero(tab.gauge_until >= t)
+        if not len(gauges):
+            return rate, measured, area_wet, covered
+        unmeasured = idx[ungauged]
+        key = unmeasured.tobytes() + gauges.tobytes()
+        if key != self._total_key:  # the same stations report step after step
+            self._pair_weights = self.weights[np.ix_(unmeasured, gauges)]
+            self._covered = (self._pair_weights >= _weight(COVERED_KM)).any(axis=1)
+            self._pair_area = self.area[np.ix_(unmeasured, gauges)]
+            self._total = self._pair_weights.sum(axis=1)
+            self._no_rain = np.where(self._total > 0, 0.0, np.nan)
+            self._total_key = key
+        covered[ungauged] = self._covered
+        gauge_rate = tab.gauge_rate[gauges]
+        falling = gauge_rate > 0.0
+        if np.count_nonzero(falling):  # most of the time it rains nowhere
+            # compress keeps the rows C-ordered, as w was when gathered from the weights
+            # (a mask would give a Fortran-ordered w, and the product other roundings)
+            w = self._pair_weights.compress(falling, axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rate[ungauged] = self._no_rain + (w @ gauge_rate[falling]) / self._total
+            wet = gauge_rate >= RAIN_THRESHOLD_MM_H
+            area_wet[ungauged] = self._pair_area.compress(wet, axis=1).any(axis=1)
+        else:
+            rate[ungauged] = self._no_rain
+        return rate, measured, area_wet, covered
 
     def advance(
         self,
@@ -137,6 +158,7 @@ class Washout:
         rate: np.ndarray,
         measured: np.ndarray,
         area_wet: np.ndarray,
+        covered: np.ndarray,
         dt_h: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Advance each station's washout by *dt_h* of rain at *rate*; returns the predicted
@@ -167,17 +189,18 @@ class Washout:
         area_rain_h = np.where(area_wet, 0.0, t.area_rain_h[idx] + dt_h)
         t.rain_h[idx] = rain_h
         t.area_rain_h[idx] = area_rain_h
+        t.covered[idx] = covered
         gain = t.ur[idx] / t.uu[idx]
         excess = gain * unit
         uncertainty = excess * np.where(measured, GAUGE_UNCERTAINTY, NEIGHBOUR_UNCERTAINTY)
-        unseen = ~measured & (area_rain_h < AFTER_RAIN_H)
+        unseen = ~measured & ~covered & (area_rain_h < AFTER_RAIN_H)
         uncertainty = np.where(unseen, np.hypot(uncertainty, UNSEEN_RAIN_SPREAD), uncertainty)
         return excess, uncertainty, (rain_h < AFTER_RAIN_H) | unseen
 
     def wet(self) -> np.ndarray:
         """Every station: whether rain may be acting on it (as :meth:`advance` last judged)."""
         t = self.table
-        return (t.rain_h < AFTER_RAIN_H) | (~t.gauge & (t.area_rain_h < AFTER_RAIN_H))
+        return (t.rain_h < AFTER_RAIN_H) | (~t.gauge & ~t.covered & (t.area_rain_h < AFTER_RAIN_H))
 
     def neighbours_among(self, rows: np.ndarray, chosen: np.ndarray) -> np.ndarray:
         """For stations *rows*: how many of their neighbours are *chosen* (a mask of all)."""

@@ -1,8 +1,9 @@
-"""A station without a gauge next to a gauge that reports is covered by it: its area is not wet.
+"""A station without a gauge next to a gauge that reports is covered by it.
 
 A shower over a station without a gauge would be over a gauge within ``COVERED_KM`` too, so
 such a station gets no unseen-rain spread (``UNSEEN_RAIN_SPREAD``) when a gauge in its area saw
-rain; a station farther off (beyond ``COVERED_KM``, within the area) does.
+rain; a station farther off (beyond ``COVERED_KM``, within the area) does. While its area has
+been dry, its rain is known and a step there is not held for its shape.
 """
 
 from __future__ import annotations
@@ -14,14 +15,27 @@ import pytest
 from detectors import run_frame
 from detectors.rain import (
     COVERED_KM,
+    CURRENT_INTERVALS,
     UNSEEN_RAIN_SPREAD,
     Washout,
     distances_km,
     neighbour_weights,
 )
+from detectors.unseen_rain import MIN_READINGS
 from radmon.config import DetectionSettings
 from radmon.models import Station
-from tests.detectors.test_engine import INTERVAL, SENSITIVITY, T0, engine
+from tests.detectors.test_engine import (
+    INTERVAL,
+    SENSITIVITY,
+    T0,
+    K,
+    at,
+    engine,
+    frame,
+    ids_of,
+    quiet,
+    radiological,
+)
 
 RADIUS_KM = DetectionSettings().neighbour_km  # 25 km; the area is twice that
 KM_PER_DEG = 6371.0 * np.pi / 180.0
@@ -46,16 +60,72 @@ def test_a_gauge_within_covered_km_keeps_its_neighbour_out_of_the_unseen_rain_sp
     # a gauge, a station without one 2 km from it, another 20 km from it (within the radius)
     w = washout([0.0, 2.0, 20.0])
     idx = np.arange(3)
+    interval = np.full(3, float(INTERVAL))
     for k, rain in enumerate([0.0, 2.0, 0.0, 0.0]):  # a shower at the gauge, then dry weather
-        rate, measured, area_wet = w.rain(idx, np.array([rain, np.nan, np.nan]))
+        rate, measured, area_wet, covered = w.rain(
+            k * INTERVAL, idx, np.array([rain, np.nan, np.nan]), interval
+        )
+        assert covered.tolist() == [False, True, False]
         if rain:
-            assert area_wet.tolist() == [True, False, True]
-        excess, unc, _ = w.advance(idx, rate, measured, area_wet, np.full(3, DT_H if k else 0.0))
+            assert area_wet.tolist() == [True, True, True]
+        excess, unc, _ = w.advance(
+            idx, rate, measured, area_wet, covered, np.full(3, DT_H if k else 0.0)
+        )
     # 20 min after the shower only the far station's spread is widened
     assert excess[1] == pytest.approx(excess[2])  # both get the gauge's rain
     assert excess[1] > 0
     assert unc[1] == pytest.approx(excess[1])  # NEIGHBOUR_UNCERTAINTY only
     assert unc[2] == pytest.approx(np.hypot(excess[2], UNSEEN_RAIN_SPREAD))
+
+
+def test_a_gauge_reporting_at_other_times_still_gives_its_rain() -> None:
+    """Stations need not report in step: a gauge's latest rate stands for the rain around it
+    for CURRENT_INTERVALS of its intervals, then it is no longer known."""
+    w = washout([0.0, 2.0])
+    interval = np.array([float(INTERVAL)])
+    w.rain(0, np.array([0]), np.array([4.0]), interval)  # the gauge alone, at :00
+    rate, measured, _, covered = w.rain(300, np.array([1]), np.array([np.nan]), interval)
+    assert rate.tolist() == [4.0] and not measured[0] and covered[0]
+    late = int(CURRENT_INTERVALS * INTERVAL) + 1
+    rate, _, _, covered = w.rain(late, np.array([1]), np.array([np.nan]), interval)
+    assert np.isnan(rate[0]) and not covered[0]
+
+
+def covered_step(area_shower: bool) -> list:
+    """A +30 % step at a station 2 km from a gauge that reports dry weather; with
+    *area_shower*, a gauge 40 km off (within the area) saw a shower 1 h before."""
+    lat = lat_of([0.0, 2.0, 40.0])
+    stations = [
+        Station(
+            station_id=f"ST{i:02d}",
+            name=f"Station {i}",
+            lat=float(lat[i]),
+            lon=107.0,
+            interval_s=INTERVAL,
+            sensitivity_cps_per_usv_h=SENSITIVITY,
+            has_rain_gauge=i != 1,
+        )
+        for i in range(3)
+    ]
+    times, _, x = quiet(n=3)
+    x[K:, 1] *= 1.3
+    precip = np.zeros_like(x)
+    precip[:, 1] = np.nan
+    if area_shower:
+        precip[K - 6 : K - 4, 2] = 2.0
+    e = engine(stations=stations)
+    changes = run_frame(e, frame(times, x, ids_of(stations), precip))
+    return [a for a in radiological(changes) if a.station_id == "ST01"]
+
+
+def test_a_station_next_to_a_dry_gauge_is_not_held_unless_its_area_saw_rain() -> None:
+    """Its rain is known while its area has been dry: a step alarms at once. After rain in the
+    area a shower may have missed the gauge, so the step waits for its shape."""
+    times = quiet(n=3)[0]
+    [first, *_] = covered_step(area_shower=False)
+    assert first.opened_at <= at(times, K + 1)
+    [held, *_] = covered_step(area_shower=True)
+    assert held.opened_at >= at(times, K + MIN_READINGS - 1)
 
 
 def test_the_engine_counts_only_the_uncovered_station_as_wet() -> None:
