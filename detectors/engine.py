@@ -374,10 +374,14 @@ class Engine:
         shift = s.step_relative * dry
         statistic, _llr = radiological.cusum(tab.cusum[idx], residual, sigma, shift, h)
         statistic = np.where(warm, statistic, 0.0)
-        # its rain is known: its own gauge, or a gauge close by while its area has been dry
+        # its rain is known: its own gauge, or a gauge close by that has reported for this time
+        # while the area has been dry
         gauged = self.washout.table.gauge[idx]
-        area_dry = self.washout.table.area_rain_h[idx] >= AFTER_RAIN_H
-        known_rain = gauged | (covered & area_dry)
+        known_rain = covered & ~gauged & (self.washout.table.area_rain_h[idx] >= AFTER_RAIN_H)
+        if np.count_nonzero(known_rain):
+            rows = np.flatnonzero(known_rain)
+            known_rain[rows] = self.washout.reported_since(idx[rows], t)
+        known_rain |= gauged
         relative = np.where(
             known_rain, s.transient_relative, max(s.transient_relative, UNSEEN_TRANSIENT_RELATIVE)
         )

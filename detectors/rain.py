@@ -61,7 +61,8 @@ class Washout:
                 "ur": Column(np.float64, PRIOR_WEIGHT * PRIOR_GAIN),  # Σ u·r
                 "gauge": Column(np.bool_, False),  # has reported a rain rate
                 "gauge_rate": Column(np.float64, np.nan),  # its latest rate (mm/h)
-                "gauge_until": Column(np.float64, -np.inf),  # epoch s: while that is current
+                "gauge_at": Column(np.float64, np.nan),  # epoch s of that rate
+                "gauge_span": Column(np.float64, 0.0),  # s either side of it that it stands for
                 "covered": Column(np.bool_, False),  # a current gauge within COVERED_KM
                 "rain_h": Column(np.float64, np.inf),  # hours since rain (own or estimated)
                 "area_rain_h": Column(
@@ -81,6 +82,7 @@ class Washout:
         self._pair_weights = np.zeros((0, 0))
         self._pair_area = np.zeros((0, 0), dtype=bool)
         self._linked: np.ndarray | None = None  # weights > 0, when asked for
+        self._close: np.ndarray | None = None  # stations within COVERED_KM, when asked for
 
     def grow(self, n: int) -> None:
         self.table.grow(n)
@@ -93,6 +95,7 @@ class Washout:
             self.area[: area.shape[0], : area.shape[1]] = area
             self._total_key = b""
             self._linked = None
+            self._close = None
 
     def set_neighbours(self, weights: np.ndarray, area: np.ndarray) -> None:
         """Inverse-distance weights between stations (0 beyond the neighbour radius), and which
@@ -100,6 +103,7 @@ class Washout:
         self.weights, self.area = weights, area
         self._total_key = b""
         self._linked = None
+        self._close = None
 
     def rain(
         self, t: int, idx: np.ndarray, precip: np.ndarray, interval_s: np.ndarray
@@ -110,7 +114,9 @@ class Washout:
 
         Stations without a gauge reading get the weighted rain of the gauges whose latest rate
         is current (NaN when none is near). A gauge's rate stands for ``CURRENT_INTERVALS`` of
-        its intervals, whichever step brought it: stations need not report at the same times.
+        its intervals either side of its time, whichever step brought it: stations need not
+        report at the same times, and in a backlog delivered station by station a gauge that
+        is hours ahead says nothing about the rain of a station behind.
         """
         tab = self.table
         measured = np.isfinite(precip)
@@ -121,11 +127,13 @@ class Washout:
             gauges = idx[measured]
             tab.gauge[gauges] = True
             tab.gauge_rate[gauges] = rate[measured]
-            tab.gauge_until[gauges] = t + CURRENT_INTERVALS * interval_s[measured]
+            tab.gauge_at[gauges] = t
+            tab.gauge_span[gauges] = CURRENT_INTERVALS * interval_s[measured]
         ungauged = ~measured
         if not np.count_nonzero(ungauged):
             return rate, measured, area_wet, covered
-        gauges = np.flatnonzero(tab.gauge_until >= t)
+        with np.errstate(invalid="ignore"):  # NaN: a station that never measured rain
+            gauges = np.flatnonzero(np.abs(tab.gauge_at - t) <= tab.gauge_span)
         if not len(gauges):
             return rate, measured, area_wet, covered
         unmeasured = idx[ungauged]
@@ -211,6 +219,20 @@ class Washout:
         if self._linked is None or self._linked.shape != self.weights.shape:
             self._linked = self.weights > 0
         return self._linked
+
+    def reported_since(self, rows: np.ndarray, t: int) -> np.ndarray:
+        """For stations *rows*: whether a gauge within ``COVERED_KM`` has a rate for time *t* or
+        later. A rate from before *t* may predate a shower that began since."""
+        if self._close is None or len(self._close) != len(self.weights):
+            close = self.weights >= _weight(COVERED_KM)
+            width = max(1, int(close.sum(axis=1).max(initial=0)))
+            self._close = np.full((len(close), width), -1, dtype=np.int64)  # -1: none
+            for i, js in enumerate(close):
+                near = np.flatnonzero(js)
+                self._close[i, : len(near)] = near
+        close = self._close[rows]
+        with np.errstate(invalid="ignore"):  # NaN: a station that never measured rain
+            return ((close >= 0) & (self.table.gauge_at[close] >= t)).any(axis=1)
 
     def learn(self, idx: np.ndarray, unit: np.ndarray, residual_rel: np.ndarray) -> None:
         """Refine the gains from readings with a measured rain response (no alarm open)."""

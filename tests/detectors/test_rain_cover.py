@@ -35,6 +35,7 @@ from tests.detectors.test_engine import (
     ids_of,
     quiet,
     radiological,
+    washout_bump,
 )
 
 RADIUS_KM = DetectionSettings().neighbour_km  # 25 km; the area is twice that
@@ -80,15 +81,22 @@ def test_a_gauge_within_covered_km_keeps_its_neighbour_out_of_the_unseen_rain_sp
 
 def test_a_gauge_reporting_at_other_times_still_gives_its_rain() -> None:
     """Stations need not report in step: a gauge's latest rate stands for the rain around it
-    for CURRENT_INTERVALS of its intervals, then it is no longer known."""
-    w = washout([0.0, 2.0])
+    for CURRENT_INTERVALS of its intervals either side of its time, and no further."""
     interval = np.array([float(INTERVAL)])
-    w.rain(0, np.array([0]), np.array([4.0]), interval)  # the gauge alone, at :00
-    rate, measured, _, covered = w.rain(300, np.array([1]), np.array([np.nan]), interval)
-    assert rate.tolist() == [4.0] and not measured[0] and covered[0]
-    late = int(CURRENT_INTERVALS * INTERVAL) + 1
-    rate, _, _, covered = w.rain(late, np.array([1]), np.array([np.nan]), interval)
-    assert np.isnan(rate[0]) and not covered[0]
+    span = int(CURRENT_INTERVALS * INTERVAL)
+
+    def station_rain(gauge_at: int, station_at: int) -> tuple[float, bool]:
+        w = washout([0.0, 2.0])
+        w.rain(gauge_at, np.array([0]), np.array([4.0]), interval)  # the gauge alone
+        rate, measured, _, covered = w.rain(station_at, np.array([1]), np.array([np.nan]), interval)
+        assert not measured[0]
+        return float(rate[0]), bool(covered[0])
+
+    assert station_rain(0, 300) == (4.0, True)  # five minutes after the gauge
+    assert station_rain(300, 0) == (4.0, True)  # a gauge a little ahead (live arrival order)
+    for late in (span + 1, -span - 1, -7200):  # too late; a backlog's gauge hours ahead
+        rate, covered = station_rain(0, late)
+        assert np.isnan(rate) and not covered
 
 
 def covered_step(area_shower: bool) -> list:
@@ -165,3 +173,34 @@ def test_the_engine_counts_only_the_uncovered_station_as_wet() -> None:
     e = engine(stations=stations)
     run_frame(e, df)
     assert e.washout.wet()[e.rows(ids)].tolist() == [False, True, False, True]
+
+
+@pytest.mark.parametrize("gauge_offset_s", [0, 120, -120])
+def test_a_shower_at_a_covered_station_is_no_alarm_when_the_gauge_reports_at_other_times(
+    gauge_offset_s: int,
+) -> None:
+    """A gauge and a station 2 km from it under the same shower, the gauge's clock a couple of
+    minutes off: the station still gets the gauge's rain, so its washout is expected."""
+    lat = lat_of([0.0, 2.0])
+    stations = [
+        Station(
+            station_id=f"ST{i:02d}",
+            name=f"Station {i}",
+            lat=float(lat[i]),
+            lon=107.0,
+            interval_s=INTERVAL,
+            sensitivity_cps_per_usv_h=SENSITIVITY,
+            has_rain_gauge=i == 0,
+        )
+        for i in range(2)
+    ]
+    times, mean, x = quiet(n=2)
+    rain = np.zeros(len(times))
+    rain[K : K + 6] = 10.0  # a 1-hour shower of 10 mm/h over both
+    for i in range(2):
+        x[:, i] += washout_bump(mean[:, i], rain)
+    assert washout_bump(mean[:, 1], rain).max() > 0.4 * mean[K, 1]  # a step test would fire
+    gauge = frame(times + pd.Timedelta(seconds=gauge_offset_s), x[:, :1], ["ST00"], rain[:, None])
+    station = frame(times, x[:, 1:], ["ST01"])
+    changes = run_frame(engine(stations=stations), pd.concat([gauge, station]))
+    assert radiological(changes) == []
