@@ -57,6 +57,23 @@ def washout(north_km: list[float]) -> Washout:
     return w
 
 
+def on_a_meridian(north_km: list[float], gauges: set[int]) -> list[Station]:
+    """Stations *north_km* north of one another; those at positions *gauges* have a gauge."""
+    lat = lat_of(north_km)
+    return [
+        Station(
+            station_id=f"ST{i:02d}",
+            name=f"Station {i}",
+            lat=float(lat[i]),
+            lon=107.0,
+            interval_s=INTERVAL,
+            sensitivity_cps_per_usv_h=SENSITIVITY,
+            has_rain_gauge=i in gauges,
+        )
+        for i in range(len(north_km))
+    ]
+
+
 def test_a_gauge_within_covered_km_keeps_its_neighbour_out_of_the_unseen_rain_spread() -> None:
     # a gauge, a station without one 2 km from it, another 20 km from it (within the radius)
     w = washout([0.0, 2.0, 20.0])
@@ -102,19 +119,7 @@ def test_a_gauge_reporting_at_other_times_still_gives_its_rain() -> None:
 def covered_step(area_shower: bool) -> list:
     """A +30 % step at a station 2 km from a gauge that reports dry weather; with
     *area_shower*, a gauge 40 km off (within the area) saw a shower 1 h before."""
-    lat = lat_of([0.0, 2.0, 40.0])
-    stations = [
-        Station(
-            station_id=f"ST{i:02d}",
-            name=f"Station {i}",
-            lat=float(lat[i]),
-            lon=107.0,
-            interval_s=INTERVAL,
-            sensitivity_cps_per_usv_h=SENSITIVITY,
-            has_rain_gauge=i != 1,
-        )
-        for i in range(3)
-    ]
+    stations = on_a_meridian([0.0, 2.0, 40.0], gauges={0, 2})
     times, _, x = quiet(n=3)
     x[K:, 1] *= 1.3
     precip = np.zeros_like(x)
@@ -141,18 +146,7 @@ def test_the_engine_counts_only_the_uncovered_station_as_wet() -> None:
     reports dry weather: the station 2 km from the dry gauge is dry, the one 12 km from it wet."""
     north = [0.0, 40.0, 2.0, 12.0]  # dry gauge, rainy gauge, covered station, uncovered one
     lat = lat_of(north)
-    stations = [
-        Station(
-            station_id=f"ST{i:02d}",
-            name=f"Station {i}",
-            lat=float(lat[i]),
-            lon=107.0,
-            interval_s=INTERVAL,
-            sensitivity_cps_per_usv_h=SENSITIVITY,
-            has_rain_gauge=i < 2,
-        )
-        for i in range(4)
-    ]
+    stations = on_a_meridian(north, gauges={0, 1})
     km = distances_km(lat, np.full(4, 107.0))
     assert km[2, 0] < COVERED_KM < km[3, 0] <= RADIUS_KM  # only ST02 is covered
     assert RADIUS_KM < km[2:, 1].min() <= km[2:, 1].max() <= 2 * RADIUS_KM  # beyond the radius
@@ -181,19 +175,7 @@ def test_a_shower_at_a_covered_station_is_no_alarm_when_the_gauge_reports_at_oth
 ) -> None:
     """A gauge and a station 2 km from it under the same shower, the gauge's clock a couple of
     minutes off: the station still gets the gauge's rain, so its washout is expected."""
-    lat = lat_of([0.0, 2.0])
-    stations = [
-        Station(
-            station_id=f"ST{i:02d}",
-            name=f"Station {i}",
-            lat=float(lat[i]),
-            lon=107.0,
-            interval_s=INTERVAL,
-            sensitivity_cps_per_usv_h=SENSITIVITY,
-            has_rain_gauge=i == 0,
-        )
-        for i in range(2)
-    ]
+    stations = on_a_meridian([0.0, 2.0], gauges={0})
     times, mean, x = quiet(n=2)
     rain = np.zeros(len(times))
     rain[K : K + 6] = 10.0  # a 1-hour shower of 10 mm/h over both
