@@ -231,6 +231,21 @@ def test_one_reading_passing_source_is_a_transient_at_that_reading() -> None:
     assert episodes(changes, category="technical").empty
 
 
+def test_a_source_passing_in_heavy_rain_is_a_transient_by_its_jump() -> None:
+    """In heavy rain the rain model's uncertainty hides a doubling from the sigma test; its
+    jump from the reading before does not. The shower alone raises nothing."""
+    times, mean, x = quiet()
+    rain = np.zeros_like(x)
+    rain[K : K + 6, 4] = 20.0  # an hour of heavy rain at ST04, which has a gauge
+    x[:, 4] += washout_bump(mean[:, 4], rain[:, 4])
+    assert radiological(run(times, x, precip=rain)) == []
+    x[K + 4, 4] += 2.5 * mean[K + 4, 4]  # a source carried past in the rain
+    rows = episodes(run(times, x, precip=rain), category="radiological")
+    assert [(r.station_id, r.kind, r.start) for r in rows.itertuples()] == [
+        ("ST04", "transient", times[K + 4])
+    ]
+
+
 def test_source_that_stays_becomes_a_step_with_the_same_start() -> None:
     times, mean, x = quiet()
     x[K : K + 12, 3] = 3.0 * mean[K : K + 12, 3]
