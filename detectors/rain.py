@@ -35,7 +35,7 @@ NEIGHBOUR_UNCERTAINTY = 1.0
 # last AFTER_RAIN_H hours, may be under a shower none of them sees: light rain alone gives
 # +5–20 % (square-root law), so its spread widens by this much of the background.
 UNSEEN_RAIN_SPREAD = 0.15
-# ... unless a gauge reporting now stands this close: a shower over the station is over it too
+# ... unless a current gauge stands this close: a shower over the station is over it too
 # (convective cells are several km wide), so its rain is seen, not unseen.
 COVERED_KM = 5.0
 # A gauge's latest rate stands for the rain around it for this many of its intervals, so
@@ -169,9 +169,10 @@ class Washout:
         covered: np.ndarray,
         dt_h: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Advance each station's washout by *dt_h* of rain at *rate*; returns the predicted
-        relative excess, its relative uncertainty (both 0 when dry) and whether rain may be
-        acting on the station (within AFTER_RAIN_H, measured or not)."""
+        """Advance each station's washout by *dt_h* of rain at *rate* (*measured*, *area_wet*
+        and *covered* as :meth:`rain` gave them); returns the predicted relative excess, its
+        relative uncertainty (both 0 when dry) and whether rain may be acting on the station
+        (within AFTER_RAIN_H, measured or not)."""
         t = self.table
         gap = dt_h > MAX_GAP_H
         if np.count_nonzero(gap):
