@@ -377,13 +377,20 @@ class Engine:
         statistic, _llr = radiological.cusum(tab.cusum[idx], residual, sigma, shift, h)
         statistic = np.where(warm, statistic, 0.0)
         # its rain is known: its own gauge, or a gauge close by that has reported for this time
-        # while the area has been dry
+        # while the area has been dry (asked only where it matters: a step, or a reading far
+        # enough above the expected value to be a passing source)
         gauged = self.washout.table.gauge[idx]
-        known_rain = covered & ~gauged & (self.washout.table.area_rain_h[idx] >= AFTER_RAIN_H)
-        if np.count_nonzero(known_rain):
-            rows = np.flatnonzero(known_rain)
+        step = statistic >= h
+        ask = (
+            covered
+            & ~gauged
+            & (step | (residual >= s.transient_relative * expected))
+            & (self.washout.table.area_rain_h[idx] >= AFTER_RAIN_H)
+        )
+        known_rain = gauged.copy()
+        if np.count_nonzero(ask):
+            rows = np.flatnonzero(ask)
             known_rain[rows] = self.washout.reported_since(idx[rows], t)
-        known_rain |= gauged
         relative = np.where(
             known_rain, s.transient_relative, max(s.transient_relative, UNSEEN_TRANSIENT_RELATIVE)
         )
@@ -411,7 +418,6 @@ class Engine:
             )
         # a step at a station whose rain is not known waits until its shape rules out rain, and
         # so does a regional rise at a station without a gauge (at dawn radon lifts them all)
-        step = statistic >= h
         anomaly_open = ep.is_open(ANOMALY)[idx]
         held = ((step & ~known_rain) | (regional & ~step & ~gauged)) & ~passing & ~anomaly_open
         shape_var = np.fmax(spread**2, counting / dry**2)
