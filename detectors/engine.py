@@ -376,34 +376,33 @@ class Engine:
         shift = s.step_relative * dry
         statistic, _llr = radiological.cusum(tab.cusum[idx], residual, sigma, shift, h)
         statistic = np.where(warm, statistic, 0.0)
-        # its rain is known: its own gauge, or a gauge close by that has reported for this time
-        # while the area has been dry (asked only where it matters: a step, or a reading far
-        # enough above the expected value to be a passing source)
-        gauged = self.washout.table.gauge[idx]
         step = statistic >= h
-        ask = (
-            covered
-            & ~gauged
-            & (step | (residual >= s.transient_relative * expected))
-            & (self.washout.table.area_rain_h[idx] >= AFTER_RAIN_H)
-        )
-        known_rain = gauged.copy()
-        if np.count_nonzero(ask):
-            rows = np.flatnonzero(ask)
-            known_rain[rows] = self.washout.reported_since(idx[rows], t)
-        relative = np.where(
-            known_rain, s.transient_relative, max(s.transient_relative, UNSEEN_TRANSIENT_RELATIVE)
-        )
-        passing = warm & radiological.transient(residual, sigma, dry, s.transient_sigma, relative)
-        # in rain, a source passing by may hide in the rain model's uncertainty, not in a jump
-        jumped = (
-            warm
-            & (dt_h * 3600.0 <= JUMP_WITHIN * interval)
-            & (residual >= s.transient_relative * expected)
-        )
-        if np.count_nonzero(jumped):
-            noise = np.sqrt(np.fmax(dry**2 * spread**2, counting))
-            passing |= jumped & radiological.jump(x, last_value, dry, noise, s.transient_sigma)
+        far = warm & (residual >= s.transient_relative * expected)  # perhaps a source passing
+        gauged = self.washout.table.gauge[idx]
+        known_rain, passing = gauged, far
+        if np.count_nonzero(step | far):  # rare: the tests below only matter there
+            # its rain is known: its own gauge, or a gauge close by that has reported for this
+            # time while the area has been dry
+            ask = (step | far) & covered & ~gauged
+            ask &= self.washout.table.area_rain_h[idx] >= AFTER_RAIN_H
+            if np.count_nonzero(ask):
+                rows = np.flatnonzero(ask)
+                known_rain = gauged.copy()
+                known_rain[rows] = self.washout.reported_since(idx[rows], t)
+            relative = np.where(
+                known_rain,
+                s.transient_relative,
+                max(s.transient_relative, UNSEEN_TRANSIENT_RELATIVE),
+            )
+            passing = far & radiological.transient(
+                residual, sigma, dry, s.transient_sigma, relative
+            )
+            # in rain, a source passing by may hide in the rain model's uncertainty, not in a
+            # jump from the reading before
+            jumped = far & (dt_h * 3600.0 <= JUMP_WITHIN * interval)
+            if np.count_nonzero(jumped):
+                noise = np.sqrt(np.fmax(dry**2 * spread**2, counting))
+                passing |= jumped & radiological.jump(x, last_value, dry, noise, s.transient_sigma)
         rising = statistic >= RISING_SHARE * h
         tab.cusum[idx] = statistic
         regional = np.zeros(len(idx), dtype=bool)
