@@ -56,7 +56,10 @@ class ScenarioSpec:
     """What one evaluation run simulates, a seed apart. The planner leaves out events that do
     not fit (see ``Scenario.unplaced``); events start after the first day. The rules' training
     window is the first *training_days* with every known event left out of it. *rain_factor* 0
-    gives a run without rain, to tell what rain costs a detector."""
+    gives a run without rain, to tell what rain costs a detector. With *clock_spread_s*, each
+    station reports on its own clock, a fixed offset in [0, clock_spread_s) s after the
+    simulated times, as probes of a real network do: the detectors see the moved times and
+    their alarms are moved back before scoring."""
 
     days: float = DAYS
     n_stations: int = N_STATIONS
@@ -68,6 +71,7 @@ class ScenarioSpec:
     training_days: float = TRAINING_DAYS
     faults: bool = True
     rain_factor: float = 1.0
+    clock_spread_s: int = 0
 
 
 # Matching windows (see the module docstring).
@@ -126,6 +130,7 @@ class Scenario:
     days: float
     train_until: pd.Timestamp
     unplaced: dict[str, int] = field(default_factory=dict)
+    clock_offsets: dict[str, int] = field(default_factory=dict)  # s, by station id
 
     @property
     def n_stations(self) -> int:
@@ -138,6 +143,28 @@ class Scenario:
     def station_models(self) -> list[Station]:
         """The stations as radmon Stations (what ``radmon detect --stations`` would read)."""
         return stations_of(self.stations)
+
+    def stamped_readings(self) -> pd.DataFrame:
+        """The readings as the detectors see them: each station's on its own clock."""
+        if not self.clock_offsets:
+            return self.readings
+        out = self.readings.copy()
+        out["time"] += self._offsets(out["station_id"])
+        return out
+
+    def unstamped(self, alarms: pd.DataFrame) -> pd.DataFrame:
+        """*alarms* (normalised) moved back from the stations' clocks to the simulated times."""
+        if not self.clock_offsets:
+            return alarms
+        out = alarms.copy()
+        offsets = self._offsets(out["station_id"])
+        out["start"] -= offsets
+        out["end"] -= offsets
+        return out
+
+    def _offsets(self, station_ids: pd.Series) -> pd.TimedeltaIndex:
+        seconds = station_ids.map(self.clock_offsets).fillna(0).to_numpy()
+        return pd.to_timedelta(seconds, unit="s")
 
     def incident_spans(self) -> pd.DataFrame:
         """Every event on every station (``station_id``, ``start``, ``end``): what validation of
@@ -181,6 +208,13 @@ def build_scenario(seed: int, spec: ScenarioSpec = ScenarioSpec()) -> Scenario:
         "passing_source": spec.n_passing_source,
         "regional_plume": spec.n_regional_plume,
     }
+    clock_offsets: dict[str, int] = {}
+    if spec.clock_spread_s > 0:
+        rng = np.random.default_rng(seed)
+        ids = result.stations["station_id"].tolist()
+        clock_offsets = dict(
+            zip(ids, rng.integers(0, spec.clock_spread_s, len(ids)).tolist(), strict=True)
+        )
     placed = result.events["kind"].value_counts()
     unplaced = {k: max(0, n - int(placed.get(k, 0))) for k, n in requested.items()}
     return Scenario(
@@ -195,6 +229,7 @@ def build_scenario(seed: int, spec: ScenarioSpec = ScenarioSpec()) -> Scenario:
         days=n_steps * interval_s / 86400,
         train_until=first + pd.Timedelta(days=spec.training_days),
         unplaced=unplaced,
+        clock_offsets=clock_offsets,
     )
 
 
@@ -212,11 +247,11 @@ def run_detector(name: str, scenario: Scenario) -> pd.DataFrame:
             from detectors import detect_frame  # type: ignore[attr-defined]
         except ImportError as exc:
             raise DetectorUnavailable(f"detectors.detect_frame cannot be imported: {exc}") from exc
-        alarms = detect_frame(scenario.readings, scenario.station_models())
+        alarms = detect_frame(scenario.stamped_readings(), scenario.station_models())
     elif name in reference_rules.RULES:
         rule = reference_rules.RULES[name]
         alarms = rule(
-            scenario.readings,
+            scenario.stamped_readings(),
             scenario.station_models(),
             train_until=scenario.train_until,
             exclude=scenario.incident_spans(),
@@ -224,7 +259,7 @@ def run_detector(name: str, scenario: Scenario) -> pd.DataFrame:
     else:
         known = ", ".join(DETECTORS)
         raise ValueError(f"unknown detector {name!r}: expected one of {known}")
-    return normalize_alarms(alarms)
+    return scenario.unstamped(normalize_alarms(alarms))
 
 
 def normalize_alarms(alarms: pd.DataFrame) -> pd.DataFrame:
@@ -901,8 +936,14 @@ def format_report(report: EvaluationReport) -> str:
         "",
         f"Seeds {', '.join(map(str, report.seeds))}: {spec.n_stations} stations × "
         f"{spec.days:g} days each from {spec.start:%Y-%m-%d}, "
-        f"{spec.interval_s // 60}-min readings, rain × {spec.rain_factor:g}. "
-        f"Reference rules learn from the first {spec.training_days:g} days (known events "
+        f"{spec.interval_s // 60}-min readings, rain × {spec.rain_factor:g}"
+        + (
+            f", each station on its own clock (0–{spec.clock_spread_s} s after the simulated "
+            "times; alarms moved back before scoring). "
+            if spec.clock_spread_s
+            else ". "
+        )
+        + f"Reference rules learn from the first {spec.training_days:g} days (known events "
         "left out). Delays are in intervals (0 = the first affected reading raised the alarm) "
         "and minutes. The Lorden floor counts readings from the first affected one (a "
         "detector with delay d has used d + 1 readings) at one false alarm per station-year.",
@@ -960,6 +1001,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plumes", type=int, default=N_REGIONAL_PLUME)
     parser.add_argument("--training-days", type=float, default=TRAINING_DAYS)
     parser.add_argument("--rain-factor", type=float, default=1.0)
+    parser.add_argument(
+        "--clock-spread",
+        type=int,
+        default=0,
+        metavar="S",
+        help="each station reports a fixed 0..S s after the simulated times (not in step)",
+    )
     args = parser.parse_args(argv)
     spec = ScenarioSpec(
         days=args.days,
@@ -969,6 +1017,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_regional_plume=args.plumes,
         training_days=args.training_days,
         rain_factor=args.rain_factor,
+        clock_spread_s=args.clock_spread,
     )
     report = evaluate(
         args.seeds,
