@@ -381,14 +381,16 @@ class Engine:
         gauged = self.washout.table.gauge[idx]
         known_rain, passing = gauged, far
         if np.count_nonzero(step | far):  # rare: the tests below only matter there
-            # its rain is known: its own gauge, or a gauge close by that has reported for this
-            # time while the area has been dry
+            # its rain is known: its own gauge, or a gauge close by that has reported for the
+            # time the rise began (this reading, or the first one held) while the area has been
+            # dry: a station reporting before the gauge is held until the gauge speaks
             ask = (step | far) & covered & ~gauged
             ask &= self.washout.table.area_rain_h[idx] >= AFTER_RAIN_H
             if np.count_nonzero(ask):
                 rows = np.flatnonzero(ask)
+                began = t - np.round(self.unseen.table.held_h[idx[rows]] * 3600.0)
                 known_rain = gauged.copy()
-                known_rain[rows] = self.washout.reported_since(idx[rows], t)
+                known_rain[rows] = self.washout.reported_since(idx[rows], began)
             relative = np.where(
                 known_rain,
                 s.transient_relative,

@@ -221,9 +221,10 @@ class Washout:
             self._linked = self.weights > 0
         return self._linked
 
-    def reported_since(self, rows: np.ndarray, t: int) -> np.ndarray:
-        """For stations *rows*: whether a gauge within ``COVERED_KM`` has a rate for time *t* or
-        later. A rate from before *t* may predate a shower that began since."""
+    def reported_since(self, rows: np.ndarray, since: np.ndarray) -> np.ndarray:
+        """For stations *rows*: whether a gauge within ``COVERED_KM`` has a rate for time
+        *since* (each row's, epoch s) or later. A rate from before may predate a shower that
+        began since."""
         if self._close is None or len(self._close) != len(self.weights):
             close = self.weights >= _weight(COVERED_KM)
             width = max(1, int(close.sum(axis=1).max(initial=0)))
@@ -233,7 +234,7 @@ class Washout:
                 self._close[i, : len(near)] = near
         close = self._close[rows]
         with np.errstate(invalid="ignore"):  # NaN: a station that never measured rain
-            return ((close >= 0) & (self.table.gauge_at[close] >= t)).any(axis=1)
+            return ((close >= 0) & (self.table.gauge_at[close] >= since[:, None])).any(axis=1)
 
     def learn(self, idx: np.ndarray, unit: np.ndarray, residual_rel: np.ndarray) -> None:
         """Refine the gains from readings with a measured rain response (no alarm open)."""

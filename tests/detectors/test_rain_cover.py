@@ -116,18 +116,25 @@ def test_a_gauge_reporting_at_other_times_still_gives_its_rain() -> None:
         assert np.isnan(rate) and not covered
 
 
-def covered_step(area_shower: bool) -> list:
+def covered_step(area_shower: bool, gauge_offset_s: int = 0) -> list:
     """A +30 % step at a station 2 km from a gauge that reports dry weather; with
-    *area_shower*, a gauge 40 km off (within the area) saw a shower 1 h before."""
+    *area_shower*, a gauge 40 km off (within the area) saw a shower 1 h before. The gauges
+    report *gauge_offset_s* after the station."""
     stations = on_a_meridian([0.0, 2.0, 40.0], gauges={0, 2})
     times, _, x = quiet(n=3)
     x[K:, 1] *= 1.3
     precip = np.zeros_like(x)
-    precip[:, 1] = np.nan
     if area_shower:
         precip[K - 6 : K - 4, 2] = 2.0
-    e = engine(stations=stations)
-    changes = run_frame(e, frame(times, x, ids_of(stations), precip))
+    ids = ids_of(stations)
+    gauge_times = times + pd.Timedelta(seconds=gauge_offset_s)
+    readings = pd.concat(
+        [
+            frame(gauge_times, x[:, [0, 2]], [ids[0], ids[2]], precip[:, [0, 2]]),
+            frame(times, x[:, [1]], [ids[1]]),
+        ]
+    )
+    changes = run_frame(engine(stations=stations), readings)
     return [a for a in radiological(changes) if a.station_id == "ST01"]
 
 
@@ -139,6 +146,14 @@ def test_a_station_next_to_a_dry_gauge_is_not_held_unless_its_area_saw_rain() ->
     assert first.opened_at <= at(times, K + 1)
     [held, *_] = covered_step(area_shower=True)
     assert held.opened_at >= at(times, K + MIN_READINGS - 1)
+
+
+def test_a_station_that_reports_before_its_gauge_waits_only_for_the_gauge() -> None:
+    """The gauge's rate for the start of the rise comes a couple of minutes after the station's
+    reading: the rise is held until then, one reading, not for its shape."""
+    times = quiet(n=3)[0]
+    [first, *_] = covered_step(area_shower=False, gauge_offset_s=120)
+    assert at(times, K) < first.opened_at <= at(times, K + 2)
 
 
 def test_the_engine_counts_only_the_uncovered_station_as_wet() -> None:
