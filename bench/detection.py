@@ -20,7 +20,8 @@ Matching rules (one place, so that every detector is judged alike):
 - "In rain": true rain > 0.1 mm/h at the station from 3 h before to 1 h after an event's start
   (any of its stations), or within the 3 h before an alarm's start.
 
-Run it as ``python -m bench.detection --seeds 101 102 103 --days 60 --stations 40``.
+Run it as ``python -m bench.detection --seeds 101 102 103 --days 60 --stations 40``; add
+``--clock-spread 600`` to put each station on its own clock, as a real network reports.
 """
 
 from __future__ import annotations
