@@ -377,7 +377,9 @@ class Engine:
         statistic, _llr = radiological.cusum(tab.cusum[idx], residual, sigma, shift, h)
         statistic = np.where(warm, statistic, 0.0)
         step = statistic >= h
-        far = warm & (residual >= s.transient_relative * expected)  # perhaps a source passing
+        # perhaps a source passing (from a station's first background on: the jump below
+        # needs no diurnal profile, so it works in warm-up too)
+        far = ~no_history & (residual >= s.transient_relative * expected)
         gauged = self.washout.table.gauge[idx]
         known_rain, passing = gauged, far
         if np.count_nonzero(step | far):  # rare: the tests below only matter there
@@ -396,8 +398,10 @@ class Engine:
                 s.transient_relative,
                 max(s.transient_relative, UNSEEN_TRANSIENT_RELATIVE),
             )
-            passing = far & radiological.transient(
-                residual, sigma, dry, s.transient_sigma, relative
+            passing = (
+                far
+                & warm
+                & radiological.transient(residual, sigma, dry, s.transient_sigma, relative)
             )
             # in rain, a source passing by may hide in the rain model's uncertainty, not in a
             # jump from the reading before

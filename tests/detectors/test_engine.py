@@ -246,6 +246,18 @@ def test_a_source_passing_in_heavy_rain_is_a_transient_by_its_jump() -> None:
     ]
 
 
+def test_a_source_passing_during_warm_up_is_a_transient_by_its_jump() -> None:
+    """Twelve hours in, before the diurnal profile has formed (24 h), the statistical tests
+    are silent; a source that triples one reading is still a jump no washout makes."""
+    times, mean, x = quiet()
+    k = 72
+    x[k, 2] = 3.0 * mean[k, 2]
+    rows = episodes(run(times, x), category="radiological")
+    assert [(r.station_id, r.kind, r.start) for r in rows.itertuples()] == [
+        ("ST02", "transient", times[k])
+    ]
+
+
 def test_source_that_stays_becomes_a_step_with_the_same_start() -> None:
     times, mean, x = quiet()
     x[K : K + 12, 3] = 3.0 * mean[K : K + 12, 3]
