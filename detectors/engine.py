@@ -25,7 +25,7 @@ from detectors import radiological, technical
 from detectors.baseline import Baseline
 from detectors.columns import Column, Columns, pack, unpack
 from detectors.episodes import SEVERITIES, Episodes, Slot, iso
-from detectors.rain import AFTER_RAIN_H, DRY_EXCESS, Washout, distances_km, neighbour_weights
+from detectors.rain import DRY_EXCESS, Washout, distances_km, neighbour_weights
 from detectors.unseen_rain import UNSEEN_TRANSIENT_RELATIVE, UnseenRain
 from radmon.config import DetectionSettings
 from radmon.models import Alarm, Category, Severity, Station
@@ -383,16 +383,11 @@ class Engine:
         gauged = self.washout.table.gauge[idx]
         known_rain, passing = gauged, far
         if np.count_nonzero(step | far):  # rare: the tests below only matter there
-            # its rain is known: its own gauge, or a gauge close by that has reported for the
-            # time the rise began (this reading, or the first one held) while the area has been
-            # dry: a station reporting before the gauge is held until the gauge speaks
-            ask = (step | far) & covered & ~gauged
-            ask &= self.washout.table.area_rain_h[idx] >= AFTER_RAIN_H
-            if np.count_nonzero(ask):
-                rows = np.flatnonzero(ask)
-                began = t - np.round(self.unseen.table.held_h[idx[rows]] * 3600.0)
-                known_rain = gauged.copy()
-                known_rain[rows] = self.washout.reported_since(idx[rows], began)
+            # for the time the rise began: a station reporting before its close gauge is held
+            # until the gauge speaks
+            known_rain = self.washout.rain_known(
+                idx, covered & (step | far), self.unseen.began(idx, t)
+            )
             relative = np.where(
                 known_rain,
                 s.transient_relative,

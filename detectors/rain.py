@@ -221,10 +221,17 @@ class Washout:
             self._linked = self.weights > 0
         return self._linked
 
-    def reported_since(self, rows: np.ndarray, since: np.ndarray) -> np.ndarray:
-        """For stations *rows*: whether a gauge within ``COVERED_KM`` has a rate for time
-        *since* (each row's, epoch s) or later. A rate from before may predate a shower that
-        began since."""
+    def rain_known(self, idx: np.ndarray, covered: np.ndarray, since: np.ndarray) -> np.ndarray:
+        """Whether each station's rain is known: its own gauge, or (where *covered*) a gauge
+        within ``COVERED_KM`` that has a rate for time *since* (each station's, epoch s) or
+        later while no gauge in its area has seen rain for ``AFTER_RAIN_H``. A rate from
+        before *since* may predate a shower that began since."""
+        tab = self.table
+        known = tab.gauge[idx].copy()
+        ask = covered & ~known & (tab.area_rain_h[idx] >= AFTER_RAIN_H)
+        if not np.count_nonzero(ask):
+            return known
+        rows = np.flatnonzero(ask)
         if self._close is None or len(self._close) != len(self.weights):
             close = self.weights >= _weight(COVERED_KM)
             width = max(1, int(close.sum(axis=1).max(initial=0)))
@@ -232,9 +239,11 @@ class Washout:
             for i, js in enumerate(close):
                 near = np.flatnonzero(js)
                 self._close[i, : len(near)] = near
-        close = self._close[rows]
+        close = self._close[idx[rows]]
         with np.errstate(invalid="ignore"):  # NaN: a station that never measured rain
-            return ((close >= 0) & (self.table.gauge_at[close] >= since[:, None])).any(axis=1)
+            reported = tab.gauge_at[close] >= since[rows, None]
+        known[rows] = ((close >= 0) & reported).any(axis=1)
+        return known
 
     def learn(self, idx: np.ndarray, unit: np.ndarray, residual_rel: np.ndarray) -> None:
         """Refine the gains from readings with a measured rain response (no alarm open)."""

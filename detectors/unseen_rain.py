@@ -59,6 +59,10 @@ class UnseenRain:
     def grow(self, n: int) -> None:
         self.table.grow(n)
 
+    def began(self, idx: np.ndarray, t: int) -> np.ndarray:
+        """When each station's held rise began (epoch s): *t* for a station not held."""
+        return t - np.round(self.table.held_h[idx] * 3600.0)
+
     def judge(
         self,
         idx: np.ndarray,
