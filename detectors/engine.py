@@ -380,7 +380,7 @@ class Engine:
         # perhaps a source passing (from a station's first background on: the jump below
         # needs no diurnal profile, so it works in warm-up too)
         far = ~no_history & (residual >= s.transient_relative * expected)
-        gauged = self.washout.table.gauge[idx]
+        gauged = self.washout.gauged(idx)
         known_rain, passing = gauged, far
         if np.count_nonzero(step | far):  # rare: the tests below only matter there
             # for the time the rise began: a station reporting before its close gauge is held

@@ -59,9 +59,8 @@ class Washout:
                 "reservoir": Column(np.float64, 1.0),  # progeny left in the air (0..1)
                 "uu": Column(np.float64, PRIOR_WEIGHT),  # Σ u², for the least-squares gain
                 "ur": Column(np.float64, PRIOR_WEIGHT * PRIOR_GAIN),  # Σ u·r
-                "gauge": Column(np.bool_, False),  # has reported a rain rate
-                "gauge_rate": Column(np.float64, np.nan),  # its latest rate (mm/h)
-                "gauge_at": Column(np.float64, np.nan),  # epoch s of that rate
+                "gauge_rate": Column(np.float64, np.nan),  # its latest rain rate (mm/h)
+                "gauge_at": Column(np.float64, np.nan),  # epoch s of that rate (NaN: no gauge)
                 "gauge_span": Column(np.float64, 0.0),  # s either side of it that it stands for
                 "covered": Column(np.bool_, False),  # a current gauge within COVERED_KM
                 "rain_h": Column(np.float64, np.inf),  # hours since rain (own or estimated)
@@ -125,7 +124,6 @@ class Washout:
         covered = np.zeros(len(idx), dtype=bool)
         if np.count_nonzero(measured):
             gauges = idx[measured]
-            tab.gauge[gauges] = True
             tab.gauge_rate[gauges] = rate[measured]
             tab.gauge_at[gauges] = t
             tab.gauge_span[gauges] = CURRENT_INTERVALS * interval_s[measured]
@@ -209,7 +207,8 @@ class Washout:
     def wet(self) -> np.ndarray:
         """Every station: whether rain may be acting on it (as :meth:`advance` last judged)."""
         t = self.table
-        return (t.rain_h < AFTER_RAIN_H) | (~t.gauge & ~t.covered & (t.area_rain_h < AFTER_RAIN_H))
+        gauged = np.isfinite(t.gauge_at)
+        return (t.rain_h < AFTER_RAIN_H) | (~gauged & ~t.covered & (t.area_rain_h < AFTER_RAIN_H))
 
     def neighbours_among(self, rows: np.ndarray, chosen: np.ndarray) -> np.ndarray:
         """For stations *rows*: how many of their neighbours are *chosen* (a mask of all)."""
@@ -221,13 +220,17 @@ class Washout:
             self._linked = self.weights > 0
         return self._linked
 
+    def gauged(self, idx: np.ndarray) -> np.ndarray:
+        """Whether each station has ever reported a rain rate: it has a gauge."""
+        return np.isfinite(self.table.gauge_at[idx])
+
     def rain_known(self, idx: np.ndarray, covered: np.ndarray, since: np.ndarray) -> np.ndarray:
         """Whether each station's rain is known: its own gauge, or (where *covered*) a gauge
         within ``COVERED_KM`` that has a rate for time *since* (each station's, epoch s) or
         later while no gauge in its area has seen rain for ``AFTER_RAIN_H``. A rate from
         before *since* may predate a shower that began since."""
         tab = self.table
-        known = tab.gauge[idx].copy()
+        known = self.gauged(idx)
         ask = covered & ~known & (tab.area_rain_h[idx] >= AFTER_RAIN_H)
         if not np.count_nonzero(ask):
             return known
