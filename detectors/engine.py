@@ -1,9 +1,11 @@
 """The streaming detection engine: every reading judged once, all stations of a time together.
 
 :meth:`Engine.feed` takes readings as they are stored (``radmon serve``) and
-:func:`detectors.detect_frame` takes a whole file (``radmon detect``): both end in
-:meth:`Engine.step`, one time stamp at a time, so a file and a live stream of the same readings
-give the same alarms, and so does a restart from :meth:`Engine.snapshot`.
+:func:`detectors.detect_frame` takes a whole file (``radmon detect``): both cut them into the
+same steps (:func:`steps`) for :meth:`Engine.step`, so a file and a live stream of the same
+readings give the same alarms, and so does a restart from :meth:`Engine.snapshot`. A step holds
+the readings of one ``STEP_S`` window of the clock, each judged at its own time: probes report
+on their own clocks, and a step per time stamp would judge a network one station at a time.
 
 A reading older than (or as old as) the station's last one is a duplicate or arrived late; it is
 counted and skipped, so redeliveries and out-of-order batches never raise alarms by themselves.
@@ -50,6 +52,12 @@ REGIONAL_SHARE = 0.75
 REGIONAL_NEIGHBOURS = 2
 # A reading is compared with the one before if that came at most this many intervals earlier.
 JUMP_WITHIN = 1.5
+# Readings in the same window of this many seconds of the clock (aligned to the hour) are
+# judged in one step, each at its own time; a station's second reading there goes to the next.
+# Ten minutes is the usual interval of dose-rate probes, and a gauge's rain stands for longer
+# (rain.CURRENT_INTERVALS), so a station judged with a gauge's reading from later in the window
+# is judged as it would be live once the gauge has spoken.
+STEP_S = 600
 SNAPSHOT_VERSION = 1
 _WARNING, _ALERT = SEVERITIES.index(Severity.WARNING), SEVERITIES.index(Severity.ALERT)
 _NEVER = int(np.iinfo(np.int64).min)  # last_time of a station that has not reported
@@ -199,20 +207,15 @@ class Engine:
         readings = readings if isinstance(readings, Sequence) else list(readings)
         n = len(readings)
         if n:
-            # column by column, then one sort by (time, station): a step per time stamp
+            # column by column, then one sort into steps
             row = self._row
             t = np.fromiter((r.time.timestamp() for r in readings), np.float64, n)
+            t = np.floor(t).astype(np.int64)
             idx = np.fromiter((row(r.station_id) for r in readings), np.int64, n)
             x = np.fromiter((r.dose_rate_nsv_h for r in readings), np.float64, n)
             precip = np.array([r.precip_mm_h for r in readings], dtype=np.float64)  # None: NaN
-            if t[0] == t[-1] and np.count_nonzero(t != t[0]) == 0:  # one time (a live step)
-                self.step(math.floor(t[0]), idx, x, precip)  # which orders its stations
-                return self.episodes.drain()
-            order = np.lexsort((idx, t))
-            t, idx, x, precip = t[order], idx[order], x[order], precip[order]
-            edges = [0, *(np.flatnonzero(t[1:] != t[:-1]) + 1).tolist(), n]
-            for start, stop in itertools.pairwise(edges):
-                self.step(math.floor(t[start]), idx[start:stop], x[start:stop], precip[start:stop])
+            for rows in steps(t, idx):
+                self.step(t[rows], idx[rows], x[rows], precip[rows])
         return self.episodes.drain()
 
     def tick(self, now_s: float) -> list[Alarm]:
@@ -226,18 +229,19 @@ class Engine:
 
     # -- the step ----------------------------------------------------------------------------
 
-    def step(self, t: int, idx: np.ndarray, x: np.ndarray, precip: np.ndarray) -> None:
-        """Judge the readings of stations *idx* at time *t* (epoch seconds)."""
+    def step(self, t: np.ndarray, idx: np.ndarray, x: np.ndarray, precip: np.ndarray) -> None:
+        """Judge the readings of stations *idx*, each at its time *t* (epoch s), together: the
+        readings of one window of :func:`steps`."""
         s, tab = self.settings, self.table
         if len(idx) > 1 and np.count_nonzero(idx[1:] > idx[:-1]) != len(idx) - 1:
             idx, first = np.unique(idx, return_index=True)  # one reading per station
-            x, precip = x[first], precip[first]
+            t, x, precip = t[first], x[first], precip[first]
         fresh = tab.last_time[idx] < t
         n_fresh = int(np.count_nonzero(fresh))
         self.stats["readings"] += len(idx)
         self.stats["skipped_late"] += len(idx) - n_fresh
         if n_fresh != len(idx):
-            idx, x, precip = idx[fresh], x[fresh], precip[fresh]
+            idx, x, precip, t = idx[fresh], x[fresh], precip[fresh], t[fresh]
         if not len(idx):
             return
         self.stats["steps"] += 1
@@ -249,15 +253,19 @@ class Engine:
             FUTURE,
             t,
             idx,
-            np.full(len(idx), future),
+            future,
             x,
             none,
             warning,
             lambda rows: [("future_time", {"reading_nsv_h": _num(x[r])}) for r in rows],
         )
-        if future:
-            return  # never let a wrong clock move the station's time forward
-        self.now = max(self.now, t)
+        if np.count_nonzero(future):  # never let a wrong clock move a station's time forward
+            now = ~future
+            idx, x, precip, t, none, warning = (a[now] for a in (idx, x, precip, t, none, warning))
+            if not len(idx):
+                return
+        latest = int(t.max())
+        self.now = max(self.now, latest)
         interval = tab.interval_s[idx]
         interval = np.where(np.isnan(interval), DEFAULT_INTERVAL_S, interval)
         last = tab.last_time[idx]
@@ -266,8 +274,8 @@ class Engine:
         tab.last_time[idx] = t
         if self.live:
             tab.heard[idx] = int(self.clock())
-        if self._oldest is not None and t < self._oldest:
-            self._oldest = t
+        if self._oldest is not None and (earliest := int(t.min())) < self._oldest:
+            self._oldest = earliest
 
         # technical: range, stuck, offline
         wrong = technical.out_of_range(x, s.range_min_nsv_h, s.range_max_nsv_h)
@@ -309,7 +317,7 @@ class Engine:
             ],
         )
         if not self.live:
-            self._offline(t)
+            self._offline(latest)
 
         # the expected background: baseline × diurnal profile + rain washout
         ok = ~wrong & ~stuck
@@ -317,8 +325,8 @@ class Engine:
         if not n_ok:
             return
         if n_ok != len(idx):
-            idx, x, precip, dt_h, interval, change, last_value = (
-                a[ok] for a in (idx, x, precip, dt_h, interval, change, last_value)
+            idx, x, precip, t, dt_h, interval, change, last_value = (
+                a[ok] for a in (idx, x, precip, t, dt_h, interval, change, last_value)
             )
         rate, measured, area_wet, covered = self.washout.rain(t, idx, precip, interval)
         excess_rel, excess_unc, raining = self.washout.advance(
@@ -474,7 +482,8 @@ class Engine:
         stayed = anomaly_open & (statistic >= h) & anomaly_now
         for r in np.flatnonzero(stayed):
             if ep.kind(int(idx[r]), ANOMALY) == "transient":
-                ep.reclassify(int(idx[r]), ANOMALY, "step", t, describe(np.array([r]))[0][1])
+                details = describe(np.array([r]))[0][1]
+                ep.reclassify(int(idx[r]), ANOMALY, "step", int(t[r]), details)
         opened = ~anomaly_open & anomaly_now
         if np.count_nonzero(opened):
             tab.opened_dry[idx[opened]] = ~raining[opened]
@@ -565,29 +574,33 @@ class Engine:
             lambda rows: [("offline", {"last_reading_at": iso(int(last[seen[r]]))}) for r in rows],
         )
 
-    def _bins(self, t: int, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`Baseline.bins` of each station's local hour at *t*, worked out once per zone
-        and handed to the stations of that zone."""
-        hour = t // 3600
+    def _bins(self, t: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`Baseline.bins` of each station's local hour at its time *t*. A step lies
+        within one hour, so the zones' offsets are worked out once an hour; at one time for
+        all, the bins are worked out once per zone and handed to the stations of that zone."""
+        first = int(t[0])
+        hour = first // 3600
         if self._zone_offsets is None or self._zone_offsets[0] != (hour, len(self.zones)):
             offsets = np.array(
                 [
-                    datetime.fromtimestamp(t, zone(name)).utcoffset().total_seconds()  # type: ignore[union-attr]
+                    datetime.fromtimestamp(first, zone(name)).utcoffset().total_seconds()  # type: ignore[union-attr]
                     for name in self.zones
                 ]
             )
             self._zone_offsets = ((hour, len(self.zones)), offsets)
-        # the bins depend on the time of day only: readings every few minutes repeat them daily
         offsets = self._zone_offsets[1]
-        key = (t % 86400, offsets.tobytes())
+        codes = self.table.zone[idx]
+        if len(t) > 1 and np.count_nonzero(t != first):  # stations on their own clocks
+            return Baseline.bins(((t + offsets[codes]) % 86400) / 3600.0)
+        # the bins depend on the time of day only: readings every few minutes repeat them daily
+        key = (first % 86400, offsets.tobytes())
         bins = self._bins_of_day.get(key)
         if bins is None:
-            bins = Baseline.bins(((t + offsets) % 86400) / 3600.0)
+            bins = Baseline.bins(((first + offsets) % 86400) / 3600.0)
             if len(self._bins_of_day) > 10_000:
                 self._bins_of_day.clear()
             self._bins_of_day[key] = bins
         b0, b1, frac = bins
-        codes = self.table.zone[idx]
         return b0[codes], b1[codes], frac[codes]
 
     # -- state -------------------------------------------------------------------------------
@@ -651,6 +664,28 @@ class Engine:
             t = self.table
             t.interval_s[j], t.sensitivity[j], t.lat[j], t.lon[j] = registered[i]
         self._refresh_neighbours()
+
+
+def steps(t: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
+    """The engine's steps for readings at *t* (epoch s) of stations *idx*, as positions in
+    them: one per ``STEP_S`` window of the clock, each station's readings there in time order
+    in successive steps (its first in the first), stations ascending within a step."""
+    if not len(t):
+        return []
+    window = t // STEP_S
+    order = np.lexsort((t, idx, window))
+    w, i = window[order], idx[order]
+    same = (w[1:] == w[:-1]) & (i[1:] == i[:-1])
+    if np.count_nonzero(same):  # a station twice in a window: rank its readings there
+        first = np.flatnonzero(np.concatenate(([True], ~same)))
+        rank = np.arange(len(order)) - first[np.cumsum(np.concatenate(([True], ~same))) - 1]
+        again = np.lexsort((i, rank, w))
+        order, w, rank = order[again], w[again], rank[again]
+        cut = (w[1:] != w[:-1]) | (rank[1:] != rank[:-1])
+    else:
+        cut = w[1:] != w[:-1]
+    edges = [0, *(np.flatnonzero(cut) + 1).tolist(), len(order)]
+    return [order[a:b] for a, b in itertools.pairwise(edges)]
 
 
 def _num(value: float) -> float | None:

@@ -71,7 +71,7 @@ class Episodes:
     def update(
         self,
         slot: int,
-        t: int,
+        t: int | np.ndarray,
         idx: np.ndarray,
         bad: np.ndarray,
         value: np.ndarray,
@@ -79,7 +79,7 @@ class Episodes:
         severity: np.ndarray,
         describe: Callable[[np.ndarray], list[tuple[str, dict[str, Any]]]],
     ) -> None:
-        """Judge stations *idx* at time *t* for *slot*.
+        """Judge stations *idx* at time *t* (one for all, or each its own) for *slot*.
 
         *bad*: abnormal now; *value*: the dose rate to track as peak; *severity*: rank when bad;
         *describe(rows)* gives (kind, details) for the rows (positions in *idx*) that open or
@@ -88,6 +88,7 @@ class Episodes:
         tab = self.table
         if not self._open_count[slot] and not np.count_nonzero(bad):
             return  # the usual case: nothing abnormal, nothing open to follow or close
+        t = np.broadcast_to(t, idx.shape)
         was_open = tab.open[idx, slot]
         opening = bad & ~was_open
         going_on = bad & was_open
@@ -96,34 +97,35 @@ class Episodes:
             st = idx[rows]
             self._open_count[slot] += len(st)
             tab.open[st, slot] = True
-            tab.opened_at[st, slot] = t
-            tab.last_bad[st, slot] = t
+            tab.opened_at[st, slot] = t[rows]
+            tab.last_bad[st, slot] = t[rows]
             tab.peak[st, slot] = value[rows]
             tab.baseline[st, slot] = baseline[rows]
             tab.severity[st, slot] = severity[rows]
-            for i, (kind, details) in zip(st, describe(rows), strict=True):
+            for i, at, (kind, details) in zip(st, t[rows], describe(rows), strict=True):
                 self.kinds[(int(i), slot)] = kind
                 self.details[(int(i), slot)] = {"opened": details, "latest": details}
-                self._emit(int(i), slot, t)
+                self._emit(int(i), slot, int(at))
         if np.count_nonzero(going_on):
             rows = np.flatnonzero(going_on)
             st = idx[rows]
-            tab.last_bad[st, slot] = t
+            tab.last_bad[st, slot] = t[rows]
             tab.peak[st, slot] = np.fmax(tab.peak[st, slot], value[rows])
             rises = severity[rows] > tab.severity[st, slot]
             tab.severity[st, slot] = np.maximum(tab.severity[st, slot], severity[rows])
             grown = tab.peak[st, slot] > tab.emitted_peak[st, slot] * (1.0 + PEAK_STEP)
             notable = rows[rises | grown]
             if len(notable):
-                for i, (_, details) in zip(idx[notable], describe(notable), strict=True):
+                described = describe(notable)
+                for i, at, (_, details) in zip(idx[notable], t[notable], described, strict=True):
                     self.details[(int(i), slot)]["latest"] = details
-                    self._emit(int(i), slot, t)
+                    self._emit(int(i), slot, int(at))
         calm = ~bad & was_open
         if np.count_nonzero(calm):
-            st = idx[calm]
-            done = st[t - tab.last_bad[st, slot] >= self.clear_after_s]
-            for i in done:
-                self._close(int(i), slot, t)
+            st, at = idx[calm], t[calm]
+            done = at - tab.last_bad[st, slot] >= self.clear_after_s
+            for i, when in zip(st[done], at[done], strict=True):
+                self._close(int(i), slot, int(when))
 
     def kind(self, i: int, slot: int) -> str | None:
         return self.kinds.get((i, slot))

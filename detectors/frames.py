@@ -1,19 +1,19 @@
 """The engine over a whole table of readings (``radmon detect``, the evaluation, benchmarks).
 
-Readings are sorted by time and fed one time stamp at a time to the same :meth:`Engine.step`
-that serves live data, so a file gives exactly the alarms the live engine would have raised.
+Readings are cut into the engine's steps (:func:`detectors.engine.steps`) and fed to the same
+:meth:`Engine.step` that serves live data, so a file gives exactly the alarms the live engine
+would have raised.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from detectors.engine import Engine
+from detectors.engine import Engine, steps
 from radmon.config import DetectionSettings
 from radmon.models import Alarm, Station
 
@@ -45,13 +45,9 @@ def run_frame(engine: Engine, readings: pd.DataFrame) -> list[Alarm]:
         precip = pd.to_numeric(readings["precip_mm_h"], errors="coerce").to_numpy(np.float64)
     else:
         precip = np.full(len(dose), np.nan)
-    order = np.lexsort((codes, seconds))
-    seconds, codes, dose, precip = seconds[order], codes[order], dose[order], precip[order]
-    cuts = np.flatnonzero(np.diff(seconds)) + 1
-    bounds = np.concatenate(([0], cuts, [len(seconds)]))
     changes: list[Alarm] = []
-    for a, b in itertools.pairwise(bounds):
-        engine.step(int(seconds[a]), codes[a:b], dose[a:b], precip[a:b])
+    for rows in steps(seconds, codes):
+        engine.step(seconds[rows], codes[rows], dose[rows], precip[rows])
         if engine.episodes.changes:
             changes.extend(engine.drain())
     return changes

@@ -61,7 +61,7 @@ REPLAY_MARGIN = timedelta(hours=1)
 GATHER_S = 0.3
 # Judge at once when this many readings have gathered, without waiting for GATHER_S. With the
 # MQTT benchmark's backlog (100 readings of a station per message) that is about 250 stations
-# x 100 time stamps: the engine costs some 10 us a reading there, against 25-50 us for a single
+# x 100 windows: the engine costs some 10 us a reading there, against 25-50 us for a single
 # commit of 5,000 readings and 7 us for 100,000 (in-process, 1,000 stations, loaded machine).
 GATHER_READINGS = 25_000
 # While this many readings wait, feed() blocks until the worker takes them: a writer that
@@ -70,9 +70,10 @@ GATHER_READINGS = 25_000
 # twice this many readings are held, as _Gathered: some 8 MB.
 MAX_GATHERED = GATHER_READINGS
 # ... and while what waits would take the engine longer than this to judge, at the cost per
-# reading of its last slice. A reading is its own time step when stations do not report in
-# step (about 1-2 ms each): 25,000 of them would take the engine half a minute, which would
-# delay alarms and a clean stop (which judges what is gathered) by as much.
+# reading of its last slice. A reading is its own step when it is the only one of its window
+# (a trickle of single readings costs about 1-2 ms each): 25,000 of them would take the engine
+# half a minute, which would delay alarms and a clean stop (which judges what is gathered) by
+# as much.
 MAX_GATHERED_S = 0.5
 # The cost per reading assumed before the first slice is judged: the worst case above, so
 # that the first slice (a restarted node catching up with its backlog) stays small.

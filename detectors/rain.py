@@ -105,7 +105,7 @@ class Washout:
         self._close = None
 
     def rain(
-        self, t: int, idx: np.ndarray, precip: np.ndarray, interval_s: np.ndarray
+        self, t: np.ndarray, idx: np.ndarray, precip: np.ndarray, interval_s: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Rain rate at each reporting station, whether it was measured there, whether a
         gauge in its area sees rain now, and whether the station is covered (a current gauge
@@ -115,7 +115,8 @@ class Washout:
         is current (NaN when none is near). A gauge's rate stands for ``CURRENT_INTERVALS`` of
         its intervals either side of its time, whichever step brought it: stations need not
         report at the same times, and in a backlog delivered station by station a gauge that
-        is hours ahead says nothing about the rain of a station behind.
+        is hours ahead says nothing about the rain of a station behind. *t* is each reading's
+        time; a gauge current at any of them counts for all (they share one step).
         """
         tab = self.table
         measured = np.isfinite(precip)
@@ -125,13 +126,14 @@ class Washout:
         if np.count_nonzero(measured):
             gauges = idx[measured]
             tab.gauge_rate[gauges] = rate[measured]
-            tab.gauge_at[gauges] = t
+            tab.gauge_at[gauges] = t[measured]
             tab.gauge_span[gauges] = CURRENT_INTERVALS * interval_s[measured]
         ungauged = ~measured
         if not np.count_nonzero(ungauged):
             return rate, measured, area_wet, covered
         with np.errstate(invalid="ignore"):  # NaN: a station that never measured rain
-            gauges = np.flatnonzero(np.abs(tab.gauge_at - t) <= tab.gauge_span)
+            at, span = tab.gauge_at, tab.gauge_span
+            gauges = np.flatnonzero((at >= t.min() - span) & (at <= t.max() + span))
         if not len(gauges):
             return rate, measured, area_wet, covered
         unmeasured = idx[ungauged]

@@ -59,8 +59,8 @@ class UnseenRain:
     def grow(self, n: int) -> None:
         self.table.grow(n)
 
-    def began(self, idx: np.ndarray, t: int) -> np.ndarray:
-        """When each station's held rise began (epoch s): *t* for a station not held."""
+    def began(self, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """When each station's held rise began (epoch s): its time *t* for a station not held."""
         return t - np.round(self.table.held_h[idx] * 3600.0)
 
     def judge(

@@ -19,6 +19,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from detectors import Engine, detect_frame, episodes_frame, run_frame
+from detectors.engine import STEP_S, steps
 from detectors.rain import DECAY_PER_H
 from radmon.config import DetectionSettings
 from radmon.models import Alarm, Category, Reading, Severity, Station
@@ -549,6 +550,44 @@ def test_late_and_repeated_batches_give_the_alarms_of_an_ordered_run() -> None:
         if i:
             fed += eng.feed(chunks[i - 1][: len(chunks[i - 1]) // 2])  # a late redelivery
     assert [a.model_dump() for a in fed] == [a.model_dump() for a in ordered]
+
+
+def test_a_network_on_its_own_clocks_is_judged_a_window_at_a_time() -> None:
+    """Probes report on their own clocks, each some seconds into the interval. A step holds a
+    STEP_S window's readings, each judged at its own time: the network costs a step per
+    window, not per reading, and raises the alarms of a network in step, at its own times."""
+    times, mean, x = quiet()
+    x[K : K + 60, 2] *= 1.3
+    x[K + 30, 4] = 3.0 * mean[K + 30, 4]
+    df = frame(times, x, ids_of(network()))
+    in_step = run_frame(engine(), df)
+    assert {a.kind for a in in_step} == {"step", "transient"}
+
+    offset = {sid: pd.Timedelta(seconds=5 + 37 * i) for i, sid in enumerate(ids_of(network()))}
+    eng = engine()
+    own = run_frame(eng, df.assign(time=df["time"] + df["station_id"].map(offset)))
+    assert eng.stats["steps"] == len(times)
+    assert [(a.station_id, a.kind, a.opened_at - offset[a.station_id]) for a in own] == [
+        (a.station_id, a.kind, a.opened_at) for a in in_step
+    ]
+
+
+def test_steps_take_a_station_once_each_in_time_order() -> None:
+    """A station twice in a window (a short interval, or a repeated reading) goes to the next
+    step: a step never judges a station twice, and a station's readings keep their order."""
+    t = np.array([0, 30, 60, 90, 5, 65, STEP_S + 1, 90, 5])
+    idx = np.array([0, 0, 0, 0, 1, 1, 0, 0, 2])
+    cut = steps(t, idx)
+    assert [idx[rows].tolist() for rows in cut] == [[0, 1, 2], [0, 1], [0], [0], [0], [0]]
+    assert [t[rows].tolist() for rows in cut] == [
+        [0, 5, 5],
+        [30, 65],
+        [60],
+        [90],
+        [90],
+        [STEP_S + 1],
+    ]
+    assert sorted(np.concatenate(cut).tolist()) == list(range(len(t)))
 
 
 # -- restart -------------------------------------------------------------------------------------
