@@ -214,6 +214,9 @@ class Engine:
             idx = np.fromiter((row(r.station_id) for r in readings), np.int64, n)
             x = np.fromiter((r.dose_rate_nsv_h for r in readings), np.float64, n)
             precip = np.array([r.precip_mm_h for r in readings], dtype=np.float64)  # None: NaN
+            if np.count_nonzero(t != t[0]) == 0:  # one time (a live step)
+                self.step(t, idx, x, precip)  # which orders its stations
+                return self.episodes.drain()
             for rows in steps(t, idx):
                 self.step(t[rows], idx[rows], x[rows], precip[rows])
         return self.episodes.drain()
