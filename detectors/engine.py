@@ -440,6 +440,8 @@ class Engine:
 
         def describe(rows: np.ndarray) -> list[tuple[str, dict[str, Any]]]:
             out = []
+            rising_now = tab.cusum >= RISING_SHARE * h
+            linked = self.washout.linked()
             for r in rows:
                 test = (
                     "transient"
@@ -450,12 +452,7 @@ class Engine:
                     if regional[r]
                     else "rising"
                 )
-                near = [
-                    self.ids[j]
-                    for j in np.flatnonzero(
-                        self.washout.linked()[idx[r]] & (tab.cusum >= RISING_SHARE * h)
-                    )
-                ]
+                near = [self.ids[j] for j in np.flatnonzero(linked[idx[r]] & rising_now)]
                 out.append(
                     (
                         test,

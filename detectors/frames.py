@@ -38,7 +38,8 @@ def run_frame(engine: Engine, readings: pd.DataFrame) -> list[Alarm]:
     if times.tz is None:
         raise ValueError("reading times must be timezone-aware (UTC)")
     seconds = times.as_unit("s").asi8
-    ids, inverse = np.unique(readings["station_id"].astype(str).to_numpy(), return_inverse=True)
+    # hashed, not sorted: a million readings' ids sort in a third of a second
+    inverse, ids = pd.factorize(readings["station_id"].astype(str), sort=True)
     codes = engine.rows(ids.tolist())[inverse]
     dose = readings["dose_rate_nsv_h"].to_numpy(dtype=np.float64)
     if "precip_mm_h" in readings:
