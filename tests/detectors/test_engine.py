@@ -533,18 +533,24 @@ def test_duplicates_shuffled_batches_and_gaps_raise_no_alarm() -> None:
     assert eng.stats["readings"] == 3 * len(readings)
 
 
-def test_late_and_repeated_batches_give_the_alarms_of_an_ordered_run() -> None:
+@pytest.mark.parametrize("own_clocks", [False, True])
+def test_late_and_repeated_batches_give_the_alarms_of_an_ordered_run(own_clocks: bool) -> None:
+    """Also with each station on its own clock, where a batch may end inside a step's window
+    (live, a step holds what has arrived of its window)."""
     times, mean, x = quiet()
     x[K : K + 60, 2] *= 1.3
     x[K + 30, 4] = 3.0 * mean[K + 30, 4]
     df = frame(times, x, ids_of(network()))
+    if own_clocks:
+        late = {sid: pd.Timedelta(seconds=11 + 97 * i) for i, sid in enumerate(ids_of(network()))}
+        df = df.assign(time=df["time"] + df["station_id"].map(late))
     ordered = run_frame(engine(), df)
     assert {a.kind for a in ordered} == {"step", "transient"}
 
     rng = np.random.default_rng(3)
     eng = engine()
     fed = []
-    chunks = batches(readings_of(df), 24 * N_STATIONS, rng)
+    chunks = batches(readings_of(df), 24 * N_STATIONS + (3 if own_clocks else 0), rng)
     for i, batch in enumerate(chunks):
         fed += eng.feed(batch)
         if i:
