@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import paho.mqtt.client as paho
 import psycopg
 import yaml
@@ -59,7 +60,12 @@ _STORED = re.compile(r"^radmon_mqtt_readings_stored_total (\S+)$", re.M)
 
 
 def build_messages(
-    n_stations: int, per_message: int, readings: int, age_days: float, interval_s: int
+    n_stations: int,
+    per_message: int,
+    readings: int,
+    age_days: float,
+    interval_s: int,
+    clock_spread_s: int = 0,
 ) -> tuple[list[Station], list[tuple[str, bytes]], list[tuple[Any, ...]]]:
     """The province simulator's stations, their readings as messages, and as COPY rows.
 
@@ -69,17 +75,25 @@ def build_messages(
     message carries *per_message* consecutive readings of one station; messages go out in the
     order of their first reading, every station's in turn. The last readings are *age_days*
     before the current interval: with 0, the backlog of a live network, recent to the engine.
+    With *clock_spread_s*, each station reports on its own clock, a fixed 0..clock_spread_s s
+    after the simulated times, as real probes do.
     """
     per_station = readings // n_stations
-    end = datetime.now(UTC) - timedelta(days=age_days)
+    # a station whose clock runs late must still not report from the future
+    end = datetime.now(UTC) - timedelta(days=age_days, seconds=clock_spread_s)
     start = floor_time(end - timedelta(seconds=per_station * interval_s), interval_s)
     sim = ProvinceSimulator(
         SimulationConfig(n_stations=n_stations, seed=2026, interval_s=interval_s, start=start)
     )
     series: dict[str, list[dict[str, Any]]] = {s.station_id: [] for s in sim.stations}
+    late = np.random.default_rng(2026).integers(0, max(clock_spread_s, 1), n_stations)
+    offsets = zip(sim.stations, late.tolist(), strict=True)
+    clock = {s.station_id: timedelta(seconds=d) for s, d in offsets}
     rows = []
     for _ in range(per_station):
         for r in sim.to_readings(sim.step()):
+            if clock_spread_s:
+                r = r.model_copy(update={"time": r.time + clock[r.station_id]})
             item = {"time": r.time.isoformat(), "dose_rate": r.dose_rate_nsv_h, "unit": "nSv/h"}
             item.update(uncertainty=r.uncertainty_nsv_h, counts=r.counts, interval_s=interval_s)
             if r.precip_mm_h is not None:
@@ -207,7 +221,7 @@ def run_workload(
     store = Store.open(settings)
     store.upgrade()
     stations, messages, rows = build_messages(
-        args.stations, per_message, args.readings, args.age_days, args.interval
+        args.stations, per_message, args.readings, args.age_days, args.interval, args.clock_spread
     )
     store.upsert_stations(stations)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -323,6 +337,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="how old the last reading is (0: ending now, as a live backlog; 30: the old runs)",
     )
+    parser.add_argument(
+        "--clock-spread",
+        type=int,
+        default=0,
+        metavar="S",
+        help="each station reports a fixed 0..S s after the simulated times (not in step)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
     parser.add_argument("--pg", default=ADMIN_URL)
     parser.add_argument("--json", metavar="PATH")
@@ -343,7 +364,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"message; (b) {fmt_int(args.batched)} readings, {args.batch} per message",
             f"the province simulator's readings every {args.interval} s (rain, gauges at half "
             "the stations, sources, faults), ending "
-            + (f"{args.age_days:g} days ago" if args.age_days else "now (a recent backlog)"),
+            + (f"{args.age_days:g} days ago" if args.age_days else "now (a recent backlog)")
+            + (
+                f"; each station on its own clock, 0–{args.clock_spread} s late"
+                if args.clock_spread
+                else "; every station at the same instants"
+            ),
             f"{args.publishers} publishing connections ({args.publisher}) in this process; "
             "radmon serve in its own process with default ingest settings; a private "
             "Mosquitto 2 (persistence on, saved every 30 s as deployed)",
