@@ -6,6 +6,7 @@ so every benchmark prints both before its figures.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
@@ -161,3 +163,24 @@ def write_json(target: str | None, document: dict[str, Any]) -> None:
 def fmt_int(value: float) -> str:
     """Thousands with commas, as the docs print them."""
     return f"{value:,.0f}"
+
+
+def add_clock_spread(parser: argparse.ArgumentParser) -> None:
+    """The ``--clock-spread S`` option of the benchmarks that can put stations on their own
+    clocks (see :func:`clock_offsets`)."""
+    parser.add_argument(
+        "--clock-spread",
+        type=int,
+        default=0,
+        metavar="S",
+        help="each station reports a fixed 0..S s after the simulated times (not in step)",
+    )
+
+
+def clock_offsets(station_ids: Sequence[str], spread_s: int, seed: int) -> dict[str, int]:
+    """Each station's fixed lateness in [0, *spread_s*) s, as real probes report on their own
+    clocks and not at the simulator's common instants; empty when *spread_s* is 0."""
+    if spread_s <= 0:
+        return {}
+    late = np.random.default_rng(seed).integers(0, spread_s, len(station_ids))
+    return dict(zip(station_ids, late.tolist(), strict=True))

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from bench._common import add_clock_spread, clock_offsets
 from detectors import ALARM_COLUMNS, reference_rules
 from radmon.models import Station
 
@@ -209,13 +210,8 @@ def build_scenario(seed: int, spec: ScenarioSpec = ScenarioSpec()) -> Scenario:
         "passing_source": spec.n_passing_source,
         "regional_plume": spec.n_regional_plume,
     }
-    clock_offsets: dict[str, int] = {}
-    if spec.clock_spread_s > 0:
-        rng = np.random.default_rng(seed)
-        ids = result.stations["station_id"].tolist()
-        clock_offsets = dict(
-            zip(ids, rng.integers(0, spec.clock_spread_s, len(ids)).tolist(), strict=True)
-        )
+    ids = result.stations["station_id"].tolist()
+    offsets = clock_offsets(ids, spec.clock_spread_s, seed)
     placed = result.events["kind"].value_counts()
     unplaced = {k: max(0, n - int(placed.get(k, 0))) for k, n in requested.items()}
     return Scenario(
@@ -230,7 +226,7 @@ def build_scenario(seed: int, spec: ScenarioSpec = ScenarioSpec()) -> Scenario:
         days=n_steps * interval_s / 86400,
         train_until=first + pd.Timedelta(days=spec.training_days),
         unplaced=unplaced,
-        clock_offsets=clock_offsets,
+        clock_offsets=offsets,
     )
 
 
@@ -1002,13 +998,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plumes", type=int, default=N_REGIONAL_PLUME)
     parser.add_argument("--training-days", type=float, default=TRAINING_DAYS)
     parser.add_argument("--rain-factor", type=float, default=1.0)
-    parser.add_argument(
-        "--clock-spread",
-        type=int,
-        default=0,
-        metavar="S",
-        help="each station reports a fixed 0..S s after the simulated times (not in step)",
-    )
+    add_clock_spread(parser)
     args = parser.parse_args(argv)
     spec = ScenarioSpec(
         days=args.days,

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench._common import fmt_int, machine_facts, print_header, write_json
+from bench._common import clock_offsets, fmt_int, machine_facts, print_header, write_json
 from bench.detection import stations_of
 from detectors import Engine, run_frame
 from ingest import SimulationConfig, simulate, write_csvs
@@ -57,9 +57,8 @@ def table_run(stations: int, days: float, clock_spread_s: int = 0) -> dict[str, 
     result = _scenario(stations, days)
     frame = result.readings
     if clock_spread_s:  # each station on its own clock
-        ids = result.stations["station_id"]
-        late = np.random.default_rng(stations).integers(0, clock_spread_s, len(ids))
-        offsets = frame["station_id"].map(dict(zip(ids, late.tolist(), strict=True)))
+        late = clock_offsets(result.stations["station_id"].tolist(), clock_spread_s, stations)
+        offsets = frame["station_id"].map(late)
         frame = frame.assign(time=frame["time"] + pd.to_timedelta(offsets, unit="s"))
     engine = Engine(
         None, stations_of(result.stations), site_timezone="Asia/Ho_Chi_Minh", clock=lambda: 4e9

@@ -30,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import paho.mqtt.client as paho
 import psycopg
 import yaml
@@ -38,6 +37,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench._common import (
     ADMIN_URL,
+    add_clock_spread,
+    clock_offsets,
     fmt_int,
     machine_facts,
     print_header,
@@ -86,14 +87,12 @@ def build_messages(
         SimulationConfig(n_stations=n_stations, seed=2026, interval_s=interval_s, start=start)
     )
     series: dict[str, list[dict[str, Any]]] = {s.station_id: [] for s in sim.stations}
-    late = np.random.default_rng(2026).integers(0, max(clock_spread_s, 1), n_stations)
-    offsets = zip(sim.stations, late.tolist(), strict=True)
-    clock = {s.station_id: timedelta(seconds=d) for s, d in offsets}
+    late = clock_offsets([s.station_id for s in sim.stations], clock_spread_s, seed=2026)
     rows = []
     for _ in range(per_station):
         for r in sim.to_readings(sim.step()):
             if clock_spread_s:
-                r = r.model_copy(update={"time": r.time + clock[r.station_id]})
+                r = r.model_copy(update={"time": r.time + timedelta(seconds=late[r.station_id])})
             item = {"time": r.time.isoformat(), "dose_rate": r.dose_rate_nsv_h, "unit": "nSv/h"}
             item.update(uncertainty=r.uncertainty_nsv_h, counts=r.counts, interval_s=interval_s)
             if r.precip_mm_h is not None:
@@ -337,13 +336,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="how old the last reading is (0: ending now, as a live backlog; 30: the old runs)",
     )
-    parser.add_argument(
-        "--clock-spread",
-        type=int,
-        default=0,
-        metavar="S",
-        help="each station reports a fixed 0..S s after the simulated times (not in step)",
-    )
+    add_clock_spread(parser)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
     parser.add_argument("--pg", default=ADMIN_URL)
     parser.add_argument("--json", metavar="PATH")
