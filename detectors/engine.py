@@ -52,8 +52,9 @@ REGIONAL_SHARE = 0.75
 REGIONAL_NEIGHBOURS = 2
 # A reading is compared with the one before if that came at most this many intervals earlier.
 JUMP_WITHIN = 1.5
-# Readings in the same window of this many seconds of the clock (aligned to the hour) are
-# judged in one step, each at its own time; a station's second reading there goes to the next.
+# Readings in the same window of this many seconds of the clock (a divisor of an hour, so a
+# window lies within one hour) are judged in one step, each at its own time; a station's second
+# reading there goes to the next.
 # Ten minutes is the usual interval of dose-rate probes, and a gauge's rain stands for longer
 # (rain.CURRENT_INTERVALS), so a station judged with a gauge's reading from later in the window
 # is judged as it would be live once the gauge has spoken.
