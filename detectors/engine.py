@@ -215,9 +215,6 @@ class Engine:
             idx = np.fromiter((row(r.station_id) for r in readings), np.int64, n)
             x = np.fromiter((r.dose_rate_nsv_h for r in readings), np.float64, n)
             precip = np.array([r.precip_mm_h for r in readings], dtype=np.float64)  # None: NaN
-            if np.count_nonzero(t != t[0]) == 0:  # one time (a live step)
-                self.step(t, idx, x, precip)  # which orders its stations
-                return self.episodes.drain()
             for rows in steps(t, idx):
                 self.step(t[rows], idx[rows], x[rows], precip[rows])
         return self.episodes.drain()
@@ -234,12 +231,9 @@ class Engine:
     # -- the step ----------------------------------------------------------------------------
 
     def step(self, t: np.ndarray, idx: np.ndarray, x: np.ndarray, precip: np.ndarray) -> None:
-        """Judge the readings of stations *idx*, each at its time *t* (epoch s), together: the
-        readings of one window of :func:`steps`."""
+        """Judge the readings of stations *idx*, each at its time *t* (epoch s), together: one
+        step of :func:`steps` (each station once, ascending)."""
         s, tab = self.settings, self.table
-        if len(idx) > 1 and np.count_nonzero(idx[1:] > idx[:-1]) != len(idx) - 1:
-            idx, first = np.unique(idx, return_index=True)  # one reading per station
-            t, x, precip = t[first], x[first], precip[first]
         fresh = tab.last_time[idx] < t
         n_fresh = int(np.count_nonzero(fresh))
         self.stats["readings"] += len(idx)
@@ -674,12 +668,15 @@ def steps(t: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
     if not len(t):
         return []
     window = t // STEP_S
+    one_window = np.count_nonzero(window != window[0]) == 0
+    if one_window and np.count_nonzero(idx[1:] <= idx[:-1]) == 0:  # a live step: nothing to sort
+        return [np.arange(len(t))]
     order = np.lexsort((t, idx, window))
     w, i = window[order], idx[order]
     same = (w[1:] == w[:-1]) & (i[1:] == i[:-1])
     if np.count_nonzero(same):  # a station twice in a window: rank its readings there
-        first = np.flatnonzero(np.concatenate(([True], ~same)))
-        rank = np.arange(len(order)) - first[np.cumsum(np.concatenate(([True], ~same))) - 1]
+        run = np.concatenate(([True], ~same))  # the first of a station's readings there
+        rank = np.arange(len(order)) - np.flatnonzero(run)[np.cumsum(run) - 1]
         again = np.lexsort((i, rank, w))
         order, w, rank = order[again], w[again], rank[again]
         cut = (w[1:] != w[:-1]) | (rank[1:] != rank[:-1])

@@ -594,6 +594,10 @@ def test_steps_take_a_station_once_each_in_time_order() -> None:
         [STEP_S + 1],
     ]
     assert sorted(np.concatenate(cut).tolist()) == list(range(len(t)))
+    # one time for all, as live: a station's repeated reading goes to a step of its own
+    repeated = steps(np.full(3, 5), np.array([2, 0, 2]))
+    assert [np.array([2, 0, 2])[rows].tolist() for rows in repeated] == [[0, 2], [2]]
+    assert [rows.tolist() for rows in steps(np.full(3, 5), np.arange(3))] == [[0, 1, 2]]
 
 
 # -- restart -------------------------------------------------------------------------------------
