@@ -205,16 +205,15 @@ class Engine:
 
     def feed(self, readings: Iterable[Judged]) -> list[Alarm]:
         """Judge stored readings (any order, duplicates allowed); returns the alarm changes."""
-        readings = readings if isinstance(readings, Sequence) else list(readings)
-        n = len(readings)
-        if n:
-            # column by column, then one sort into steps
-            row = self._row
-            t = np.fromiter((r.time.timestamp() for r in readings), np.float64, n)
+        return self.feed_columns(*reading_columns(readings))
+
+    def feed_columns(
+        self, t: np.ndarray, station_ids: Sequence[str], x: np.ndarray, precip: np.ndarray
+    ) -> list[Alarm]:
+        """:meth:`feed` of readings given as :func:`reading_columns`."""
+        if len(station_ids):
             t = np.floor(t).astype(np.int64)
-            idx = np.fromiter((row(r.station_id) for r in readings), np.int64, n)
-            x = np.fromiter((r.dose_rate_nsv_h for r in readings), np.float64, n)
-            precip = np.array([r.precip_mm_h for r in readings], dtype=np.float64)  # None: NaN
+            idx = self.rows(station_ids)
             for rows in steps(t, idx):
                 self.step(t[rows], idx[rows], x[rows], precip[rows])
         return self.episodes.drain()
@@ -659,6 +658,19 @@ class Engine:
             t = self.table
             t.interval_s[j], t.sensitivity[j], t.lat[j], t.lon[j] = registered[i]
         self._refresh_neighbours()
+
+
+def reading_columns(
+    readings: Iterable[Judged],
+) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """What the engine reads of *readings*, column by column: times (epoch s), station ids,
+    dose rates (nSv/h) and rain rates (NaN where none was measured)."""
+    readings = readings if isinstance(readings, Sequence) else list(readings)
+    n = len(readings)
+    t = np.fromiter((r.time.timestamp() for r in readings), np.float64, n)
+    x = np.fromiter((r.dose_rate_nsv_h for r in readings), np.float64, n)
+    precip = np.array([r.precip_mm_h for r in readings], dtype=np.float64)  # None: NaN
+    return t, [r.station_id for r in readings], x, precip
 
 
 def steps(t: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
