@@ -41,6 +41,7 @@ from operator import attrgetter
 from typing import NamedTuple
 
 from detectors.engine import Engine
+from detectors.engine_process import EngineLost, EngineProcess
 from radmon.config import Settings
 from radmon.models import Alarm, Reading, Station
 from radmon.runtime import until_done, wait_any
@@ -144,6 +145,7 @@ class LiveDetection:
                 start = max(start, latest - REPLAY_MARGIN)
             except Exception:  # a damaged blob: a zip, JSON or shape error of any kind
                 log.exception("saved detector state unusable; warming up from history")
+                self._close_engine()
                 self.engine = self._new_engine()
         replayed = 0
         for chunk in self.store.iter_readings(start, now):  # in time order: judged as it comes
@@ -162,9 +164,10 @@ class LiveDetection:
             self.engine.add_stations(stations)
         self._stations = stations
 
-    def _new_engine(self) -> Engine:
+    def _new_engine(self) -> Engine | EngineProcess:
         self._stations = self.store.stations()
-        return Engine(
+        make = EngineProcess if self.settings.detection.own_process else Engine
+        return make(
             self.settings.detection,
             self._stations,
             site_timezone=self.settings.site.timezone,
@@ -219,12 +222,28 @@ class LiveDetection:
                 return 0
             readings = gathered[0] if len(gathered) == 1 else list(chain.from_iterable(gathered))
             started = time.perf_counter()
-            found = self.engine.feed(readings)
-            self._cost_s = (time.perf_counter() - started) / len(readings)
-            self._pending.extend(found)
-        if found:
+            try:
+                found = self.engine.feed(readings)
+            except EngineLost:
+                found = None
+            else:
+                self._cost_s = (time.perf_counter() - started) / len(readings)
+                self._pending.extend(found)
+        if found is None:
+            self._restart()  # these readings are stored: the restart's replay judges them
+        elif found:
             self._announce()
         return len(readings)
+
+    def _restart(self) -> None:
+        """A new engine in place of one whose process died: restored from the saved state,
+        and the readings stored since replayed, as after a restart of the node. Alarm changes
+        the lost engine found and had not yet reported are found again."""
+        log.error("the detection engine's process died; starting a new one from saved state")
+        with self._lock:
+            self._close_engine()
+            self.engine = self._new_engine()
+        self.warm_up()
 
     def _judge(self, readings: Sequence[Reading]) -> None:
         """Judge *readings* at once (the warm-up's replay, in time order)."""
@@ -281,6 +300,15 @@ class LiveDetection:
                 self._worker = None
                 self._ready.notify_all()  # writers held back now judge in their own thread
 
+    def close(self) -> None:
+        """End the engine's process, if it has one (after the final :meth:`save`)."""
+        with self._lock:
+            self._close_engine()
+
+    def _close_engine(self) -> None:
+        if isinstance(self.engine, EngineProcess):
+            self.engine.close()
+
     def _take(self) -> list[Alarm]:
         with self._lock:
             pending, self._pending = self._pending, []
@@ -289,17 +317,24 @@ class LiveDetection:
     def _tick(self) -> None:
         # readings already handed over first: a station they speak for is not silent
         self.judge_gathered()
-        with self._lock:
-            self._pending.extend(self.engine.tick(self.clock()))
+        try:
+            with self._lock:
+                self._pending.extend(self.engine.tick(self.clock()))
+        except EngineLost:
+            self._restart()  # silence is judged again at the next tick
 
     def save(self) -> None:
         """Save the engine's state, with nothing gathered left unjudged and every alarm change
         it holds recorded: the snapshot claims no reading that was not judged, and a restart
         from it (which never reports those changes again) loses no alarm."""
         self.judge_gathered()
-        with self._lock:
-            blob = self.engine.snapshot()
-            pending, self._pending = self._pending, []
+        try:
+            with self._lock:
+                blob = self.engine.snapshot()
+                pending, self._pending = self._pending, []
+        except EngineLost:
+            self._restart()  # from the last saved state: nothing newer is claimed
+            return
         if pending:
             try:
                 self.store.record_alarms(pending)

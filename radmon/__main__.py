@@ -2,4 +2,5 @@
 
 from radmon.cli import main
 
-main()
+if __name__ == "__main__":  # not when a child process of the detection engine imports it
+    main()

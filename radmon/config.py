@@ -185,6 +185,9 @@ class DetectionSettings(Section):
     """
 
     enabled: bool = True
+    # Run the streaming engine in a process of its own (serve and demo): it then has a core to
+    # itself instead of taking the ingest's share of the GIL (docs/benchmarks.md).
+    own_process: bool = True
     # Absolute levels (nSv/h) and the severity from each upwards: IAEA OIL-based defaults
     # (1 µSv/h alert; 100 µSv/h and 1000 µSv/h emergency). Per-station overrides by id.
     levels: dict[str, Severity] = Field(

@@ -221,6 +221,8 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
         for stage_stop, task in later:
             stage_stop.set()
             await _finish(task)
+        if detection is not None:
+            detection.close()
         store.close()
 
 

@@ -1,0 +1,120 @@
+"""The engine in a process of its own: the same judgements as in-process, errors raised in the
+caller, and a killed process replaced from the saved state without losing an alarm."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+import pytest
+
+from detectors import Engine
+from detectors.engine_process import EngineLost, EngineProcess
+from detectors.live import LiveDetection
+from radmon.config import Settings
+from radmon.store import Store
+from tests.detectors.test_live import (
+    REF_CHANGES,
+    REF_ENGINE,
+    STATIONS,
+    STEPS,
+    K,
+    clock,
+    expected_rows,
+    snapshot_meta_changed,
+    store_all,
+    stored_rows,
+)
+
+
+@pytest.fixture
+def child() -> EngineProcess:
+    engine = EngineProcess(
+        Settings().detection, STATIONS, site_timezone=Settings().site.timezone, clock=clock
+    )
+    yield engine
+    engine.close()
+
+
+def test_the_engine_in_a_process_judges_as_the_engine_here(child: EngineProcess) -> None:
+    changes = []
+    for step in STEPS:
+        changes += child.feed(step)
+    assert changes == REF_CHANGES
+    assert child.now == REF_ENGINE.now
+    assert child.stats == REF_ENGINE.stats
+    assert child.snapshot() == REF_ENGINE.snapshot()
+
+
+def test_a_restored_snapshot_goes_on_as_the_engine_it_came_from(child: EngineProcess) -> None:
+    here = Engine(Settings().detection, STATIONS, site_timezone=Settings().site.timezone)
+    here.clock = clock
+    for step in STEPS[: K + 10]:
+        here.feed(step)
+    child.restore(here.snapshot())
+    rest = [a for step in STEPS[K + 10 :] for a in child.feed(step)]
+    assert rest == [a for step in STEPS[K + 10 :] for a in here.feed(step)]
+
+
+def test_an_error_in_the_process_is_raised_here_and_the_engine_goes_on(
+    child: EngineProcess,
+) -> None:
+    with pytest.raises(ValueError, match="snapshot version"):
+        child.restore(snapshot_meta_changed(version=99))
+    assert child.feed(STEPS[0]) == []
+    assert child.stats["readings"] == len(STEPS[0])
+
+
+def test_a_dead_process_is_reported_as_lost(child: EngineProcess) -> None:
+    child.feed(STEPS[0])
+    os.kill(child.process.pid, signal.SIGKILL)
+    child.process.join(10)
+    with pytest.raises(EngineLost):
+        child.feed(STEPS[1])
+
+
+@pytest.mark.parametrize("kill_at", [K + 5, K + 25, K + 50])
+def test_a_killed_engine_is_replaced_from_saved_state_without_losing_an_alarm(
+    store: Store, backend_settings: Settings, caplog: pytest.LogCaptureFixture, kill_at: int
+) -> None:
+    """SIGKILL of the engine's process mid-stream (inside the step, after the passing source,
+    after the step cleared): the node goes on, and stores exactly the alarms of a run that was
+    never interrupted."""
+    store.upsert_stations(STATIONS)
+    detection = LiveDetection(store, backend_settings, clock=clock)
+    first = detection.engine
+    assert isinstance(first, EngineProcess)
+    for i, step in enumerate(STEPS):
+        store.write_readings(step)
+        detection.feed(step)
+        if i == K:
+            detection.judge_gathered()
+            detection.save()
+        if i == kill_at:
+            detection.judge_gathered()
+            os.kill(first.process.pid, signal.SIGKILL)
+            first.process.join(10)
+    with caplog.at_level(logging.ERROR, logger="detectors.live"):
+        detection.judge_gathered()
+    asyncio.run(detection._flush(asyncio.Event()))
+    assert "engine's process died" in caplog.text
+    assert detection.engine is not first and detection.engine.process.is_alive()
+    assert stored_rows(store) == expected_rows(REF_CHANGES)
+    assert detection.engine.now == REF_ENGINE.now
+    detection.close()
+    assert not detection.engine.process.is_alive()
+
+
+def test_in_a_thread_when_configured(store: Store, backend_settings: Settings) -> None:
+    settings = backend_settings.model_copy(
+        update={"detection": backend_settings.detection.model_copy(update={"own_process": False})}
+    )
+    store.upsert_stations(STATIONS)
+    store_all(store, STEPS)
+    detection = LiveDetection(store, settings, clock=clock)
+    assert type(detection.engine) is Engine
+    detection.warm_up()
+    assert stored_rows(store) == expected_rows(REF_CHANGES)
+    detection.close()  # nothing to end
