@@ -4,7 +4,9 @@ Two workloads: one reading per message, and batches of readings per message (JSO
 ``radmon serve`` runs as its own process, as in production; the publishers run here. The
 figure is readings stored per second from the first publish to the last commit, checked by
 count afterwards (zero loss, zero duplicates); the ceiling is a binary COPY of the same rows
-into a bare table, measured in the same run. The serve process's peak RSS is reported too.
+into a bare table, measured in the same run. The peak RSS of the serve process is reported
+too, and that of its child processes (the detection engine's, and the forkserver it comes
+from) summed.
 
 Detection is on, as ``radmon serve`` runs it by default: every committed reading is handed to
 the streaming engine (detectors/live.py). The engine's state, saved when serve stops, says how
@@ -14,6 +16,7 @@ many readings it judged; the run fails unless that is every reading.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -210,6 +213,32 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def descendants(pid: int) -> list[int]:
+    """Every living process below *pid* (children, their children...)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        below = parents.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
+def children_peak_rss_mb(pid: int) -> float:
+    """The peak RSS of *pid*'s descendants, summed (pages they share are counted in each)."""
+    total = 0.0
+    for child in descendants(pid):
+        with contextlib.suppress(OSError):
+            total += peak_rss_mb(child)
+    return total
+
+
 def run_workload(
     url: str, broker: Broker, workdir: Path, args: argparse.Namespace, per_message: int
 ) -> dict[str, Any]:
@@ -267,6 +296,7 @@ def run_workload(
             time.sleep(0.02 if done >= 0.95 * len(rows) else 0.2)
         elapsed = time.perf_counter() - started
         rss = peak_rss_mb(node.pid)
+        children_rss = children_peak_rss_mb(node.pid)
     finally:
         node.terminate()
         node.wait(30)
@@ -293,6 +323,7 @@ def run_workload(
         "stored": count,
         "distinct": keys,
         "peak_rss_mb": rss,
+        "children_peak_rss_mb": children_rss,
         "judged": judged,
         "engine_steps": stats.get("steps", 0),
         "alarms": alarms,
@@ -389,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             broker.stop()
     print(
         f"{'per msg':>7} {'readings':>10} {'publish/s':>10} {'stored/s':>10} "
-        f"{'raw COPY/s':>11} {'ratio':>6} {'lost':>5} {'dup':>4} {'RSS MB':>7} "
+        f"{'raw COPY/s':>11} {'ratio':>6} {'lost':>5} {'dup':>4} {'RSS MB':>7} {'+child':>6} "
         f"{'judged':>10} {'per step':>8} {'alarms':>6}"
     )
     for r in results:
@@ -398,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{fmt_int(r['rate']):>10} {fmt_int(r['raw_copy_rate']):>11} "
             f"{100 * r['rate'] / r['raw_copy_rate']:>5.1f}% {r['readings'] - r['distinct']:>5} "
             f"{r['stored'] - r['distinct']:>4} {r['peak_rss_mb']:>7.0f} "
+            f"{r['children_peak_rss_mb']:>6.0f} "
             f"{fmt_int(r['judged']):>10} {r['judged'] / max(r['engine_steps'], 1):>8.1f} "
             f"{r['alarms']:>6}"
         )
