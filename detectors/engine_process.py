@@ -14,6 +14,7 @@ engine from the saved state and the stored readings.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import threading
 import time
 import weakref
@@ -118,6 +119,11 @@ def _serve(
     live: bool,
 ) -> None:
     """The child: answer requests until the parent closes the pipe."""
+    # Ctrl-C reaches the whole process group, and a service manager's stop every process of
+    # the service: the parent stops in its own order (its final save needs this engine), and
+    # this process ends when the parent closes the pipe, or dies.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     now = [time.time()]
     engine = Engine(
         settings, stations, site_timezone=site_timezone, clock=lambda: now[0], live=live

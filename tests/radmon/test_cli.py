@@ -176,6 +176,7 @@ def test_demo_serves_a_live_province_and_stops_cleanly_on_ctrl_c(tmp_path: Path)
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # a process group of its own, as in a terminal
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -204,13 +205,32 @@ def test_demo_serves_a_live_province_and_stops_cleanly_on_ctrl_c(tmp_path: Path)
         with urllib.request.urlopen(f"{base}/", timeout=5) as page:
             html = page.read().decode()
         assert "/static/leaflet/leaflet.js" in html
-        process.send_signal(signal.SIGINT)
+        # Ctrl-C reaches every process of the group: the detection engine's as well
+        os.killpg(process.pid, signal.SIGINT)
         started = time.monotonic()
-        process.wait(timeout=10)
+        output, _ = process.communicate(timeout=10)
         assert time.monotonic() - started < 5
         assert process.returncode == 0
+        assert "Traceback" not in output and "died" not in output, output
+        deadline = time.monotonic() + 5
+        while _group(process.pid):
+            assert time.monotonic() < deadline, f"left running: {_group(process.pid)}"
+            time.sleep(0.1)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     assert (tmp_path / "demo" / "radmon.db").exists()
+
+
+def _group(pgid: int) -> list[int]:
+    """The processes still in process group *pgid*."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
