@@ -75,28 +75,45 @@ def test_a_dead_process_is_reported_as_lost(child: EngineProcess) -> None:
         child.feed(STEPS[1])
 
 
-@pytest.mark.parametrize("kill_at", [K + 5, K + 25, K + 50])
+@pytest.mark.parametrize(
+    ("kill_at", "noticed_by"),
+    [
+        (K + 5, "judge"),  # inside the step
+        (K + 25, "judge"),  # after the passing source
+        (K + 50, "judge"),  # after the step cleared
+        (K + 25, "save"),
+        (K + 25, "tick"),
+    ],
+)
 def test_a_killed_engine_is_replaced_from_saved_state_without_losing_an_alarm(
-    store: Store, backend_settings: Settings, caplog: pytest.LogCaptureFixture, kill_at: int
+    store: Store,
+    backend_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    kill_at: int,
+    noticed_by: str,
 ) -> None:
-    """SIGKILL of the engine's process mid-stream (inside the step, after the passing source,
-    after the step cleared): the node goes on, and stores exactly the alarms of a run that was
-    never interrupted."""
+    """SIGKILL of the engine's process mid-stream, noticed by the next judgement, state save
+    or silence tick: the node goes on, and stores exactly the alarms of a run that was never
+    interrupted."""
     store.upsert_stations(STATIONS)
     detection = LiveDetection(store, backend_settings, clock=clock)
     first = detection.engine
     assert isinstance(first, EngineProcess)
-    for i, step in enumerate(STEPS):
-        store.write_readings(step)
-        detection.feed(step)
-        if i == K:
-            detection.judge_gathered()
-            detection.save()
-        if i == kill_at:
-            detection.judge_gathered()
-            os.kill(first.process.pid, signal.SIGKILL)
-            first.process.join(10)
+    notice = {"judge": detection.judge_gathered, "save": detection.save, "tick": detection._tick}
     with caplog.at_level(logging.ERROR, logger="detectors.live"):
+        for i, step in enumerate(STEPS):
+            store.write_readings(step)
+            detection.feed(step)
+            if i == K:
+                detection.judge_gathered()
+                detection.save()
+            if i == kill_at:
+                detection.judge_gathered()
+                os.kill(first.process.pid, signal.SIGKILL)
+                first.process.join(10)
+                notice[noticed_by]()
+                if noticed_by != "judge":  # nothing was gathered: the call itself noticed
+                    assert detection.engine is not first
         detection.judge_gathered()
     asyncio.run(detection._flush(asyncio.Event()))
     assert "engine's process died" in caplog.text
