@@ -164,9 +164,11 @@ class LiveDetection:
             self.engine.add_stations(stations)
         self._stations = stations
 
-    def _new_engine(self) -> Engine | EngineProcess:
+    def _new_engine(self, own_process: bool | None = None) -> Engine | EngineProcess:
         self._stations = self.store.stations()
-        make = EngineProcess if self.settings.detection.own_process else Engine
+        if own_process is None:
+            own_process = self.settings.detection.own_process
+        make = EngineProcess if own_process else Engine
         return make(
             self.settings.detection,
             self._stations,
@@ -243,7 +245,14 @@ class LiveDetection:
         with self._lock:
             self._close_engine()
             self.engine = self._new_engine()
-        self.warm_up()
+        try:
+            self.warm_up()
+        except EngineLost:  # it cannot live (memory limit?): judging slower beats not judging
+            log.error("the new engine process died too; judging in serve's own process instead")
+            with self._lock:
+                self._close_engine()
+                self.engine = self._new_engine(own_process=False)
+            self.warm_up()
 
     def _judge(self, readings: Sequence[Reading]) -> None:
         """Judge *readings* at once (the warm-up's replay, in time order)."""

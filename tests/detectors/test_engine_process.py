@@ -10,7 +10,7 @@ import signal
 
 import pytest
 
-from detectors import Engine
+from detectors import Engine, live
 from detectors.engine_process import EngineLost, EngineProcess
 from detectors.live import LiveDetection
 from radmon.config import Settings
@@ -122,6 +122,42 @@ def test_a_killed_engine_is_replaced_from_saved_state_without_losing_an_alarm(
     assert detection.engine.now == REF_ENGINE.now
     detection.close()
     assert not detection.engine.process.is_alive()
+
+
+class _Stillborn(EngineProcess):
+    """An engine process that dies as soon as it has started."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.join(10)
+
+
+def test_an_engine_process_that_cannot_live_gives_way_to_a_thread(
+    store: Store,
+    backend_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store.upsert_stations(STATIONS)
+    detection = LiveDetection(store, backend_settings, clock=clock)
+    first = detection.engine
+    with caplog.at_level(logging.ERROR, logger="detectors.live"):
+        for i, step in enumerate(STEPS):
+            store.write_readings(step)
+            detection.feed(step)
+            if i == K:
+                detection.judge_gathered()
+                detection.save()
+                os.kill(first.process.pid, signal.SIGKILL)
+                first.process.join(10)
+                monkeypatch.setattr(live, "EngineProcess", _Stillborn)  # every new one dies
+        detection.judge_gathered()
+    asyncio.run(detection._flush(asyncio.Event()))
+    assert "died too; judging in serve's own process" in caplog.text
+    assert type(detection.engine) is Engine
+    assert stored_rows(store) == expected_rows(REF_CHANGES)
+    assert detection.engine.now == REF_ENGINE.now
 
 
 def test_in_a_thread_when_configured(store: Store, backend_settings: Settings) -> None:
