@@ -75,6 +75,25 @@ def test_a_dead_process_is_reported_as_lost(child: EngineProcess) -> None:
         child.feed(STEPS[1])
 
 
+def run_with_a_kill(detection: LiveDetection, store: Store, kill_at: int, then) -> None:
+    """Store and hand over every step, saving the state at K; at *kill_at*, once all is
+    judged, SIGKILL the engine's process and call *then*; judge and record what is left."""
+    first = detection.engine
+    for i, step in enumerate(STEPS):
+        store.write_readings(step)
+        detection.feed(step)
+        if i == K:
+            detection.judge_gathered()
+            detection.save()
+        if i == kill_at:
+            detection.judge_gathered()
+            os.kill(first.process.pid, signal.SIGKILL)
+            first.process.join(10)
+            then()
+    detection.judge_gathered()
+    asyncio.run(detection._flush(asyncio.Event()))
+
+
 @pytest.mark.parametrize(
     ("kill_at", "noticed_by"),
     [
@@ -100,22 +119,14 @@ def test_a_killed_engine_is_replaced_from_saved_state_without_losing_an_alarm(
     first = detection.engine
     assert isinstance(first, EngineProcess)
     notice = {"judge": detection.judge_gathered, "save": detection.save, "tick": detection._tick}
+
+    def noticed() -> None:
+        notice[noticed_by]()
+        if noticed_by != "judge":  # nothing was gathered: the call itself noticed
+            assert detection.engine is not first
+
     with caplog.at_level(logging.ERROR, logger="detectors.live"):
-        for i, step in enumerate(STEPS):
-            store.write_readings(step)
-            detection.feed(step)
-            if i == K:
-                detection.judge_gathered()
-                detection.save()
-            if i == kill_at:
-                detection.judge_gathered()
-                os.kill(first.process.pid, signal.SIGKILL)
-                first.process.join(10)
-                notice[noticed_by]()
-                if noticed_by != "judge":  # nothing was gathered: the call itself noticed
-                    assert detection.engine is not first
-        detection.judge_gathered()
-    asyncio.run(detection._flush(asyncio.Event()))
+        run_with_a_kill(detection, store, kill_at, noticed)
     assert "engine's process died" in caplog.text
     assert detection.engine is not first and detection.engine.process.is_alive()
     assert stored_rows(store) == expected_rows(REF_CHANGES)
@@ -141,19 +152,12 @@ def test_an_engine_process_that_cannot_live_gives_way_to_a_thread(
 ) -> None:
     store.upsert_stations(STATIONS)
     detection = LiveDetection(store, backend_settings, clock=clock)
-    first = detection.engine
+
+    def every_new_one_dies() -> None:
+        monkeypatch.setattr(live, "EngineProcess", _Stillborn)
+
     with caplog.at_level(logging.ERROR, logger="detectors.live"):
-        for i, step in enumerate(STEPS):
-            store.write_readings(step)
-            detection.feed(step)
-            if i == K:
-                detection.judge_gathered()
-                detection.save()
-                os.kill(first.process.pid, signal.SIGKILL)
-                first.process.join(10)
-                monkeypatch.setattr(live, "EngineProcess", _Stillborn)  # every new one dies
-        detection.judge_gathered()
-    asyncio.run(detection._flush(asyncio.Event()))
+        run_with_a_kill(detection, store, K, every_new_one_dies)
     assert "died too; judging in serve's own process" in caplog.text
     assert type(detection.engine) is Engine
     assert stored_rows(store) == expected_rows(REF_CHANGES)
