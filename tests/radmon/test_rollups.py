@@ -12,7 +12,7 @@ import random
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from radmon.config import Settings, load_settings
 from radmon.models import Reading, Resolution
 from radmon.store import Store, bulk
-from radmon.store.rollups import day_bucket, hour_bucket
+from radmon.store.rollups import day_bucket, hour_bucket, touched_hours
 from radmon.store.schema import readings_daily, readings_hourly, rollup_dirty
 from tests.radmon.test_store_contract import STATIONS, T0, minute_series
 
@@ -285,3 +285,13 @@ def test_daily_rollups_where_local_days_split_an_hour(kolkata_store: Store) -> N
     store.refresh_rollups()
     assert_answers(store, data + late)
     assert_tables_exact(store, data + late)
+
+
+def test_a_write_marks_each_utc_hour_it_touched_once() -> None:
+    t = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+    moments = [t, t + timedelta(minutes=59, seconds=59), t + timedelta(hours=2), t]
+    # a zone half an hour off UTC: the hour is still UTC's, not the zone's
+    moments.append(datetime(2026, 11, 22, 9, 45, tzinfo=timezone(timedelta(hours=5, minutes=30))))
+    assert touched_hours(moments) == [t, t + timedelta(hours=1), t + timedelta(hours=2)]
+    assert all(h.tzinfo is UTC for h in touched_hours(moments))
+    assert touched_hours([]) == []
