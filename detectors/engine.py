@@ -224,6 +224,9 @@ class Engine:
             self._offline(int(now_s))
         return self.episodes.drain()
 
+    def close(self) -> None:
+        """Nothing to release here (an :class:`EngineProcess` ends its process)."""
+
     def drain(self) -> list[Alarm]:
         return self.episodes.drain()
 

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from detectors.engine import Engine, Judged, reading_columns
-from radmon.config import DetectionSettings
 from radmon.models import Alarm, Station
 
 # forkserver: a child is a fork of a small server that has imported the engine already (some
@@ -45,21 +44,15 @@ class EngineLost(RuntimeError):
 class EngineProcess:
     """An :class:`Engine` in a child process, called as if it were here."""
 
-    def __init__(
-        self,
-        settings: DetectionSettings | None = None,
-        stations: Sequence[Station] = (),
-        *,
-        site_timezone: str = "UTC",
-        clock: Callable[[], float] = time.time,
-        live: bool = False,
-    ):
+    def __init__(self, *args: Any, clock: Callable[[], float] = time.time, **kwargs: Any):
+        """*args* and *kwargs* as :class:`Engine` takes them. *clock* stays here: each call
+        carries what it reads to the engine."""
         self.clock = clock
         self._lock = threading.Lock()  # one request and its answer at a time
         self._conn, child_end = _CONTEXT.Pipe()
         self.process = _CONTEXT.Process(
             target=_serve,
-            args=(child_end, settings, list(stations), site_timezone, live),
+            args=(child_end, args, kwargs),
             name="radmon-detection",
             daemon=True,  # never outlives serve
         )
@@ -111,13 +104,7 @@ class EngineProcess:
         return answer
 
 
-def _serve(
-    conn: Connection,
-    settings: DetectionSettings | None,
-    stations: list[Station],
-    site_timezone: str,
-    live: bool,
-) -> None:
+def _serve(conn: Connection, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """The child: answer requests until the parent closes the pipe."""
     # Ctrl-C reaches the whole process group, and a service manager's stop every process of
     # the service: the parent stops in its own order (its final save needs this engine), and
@@ -125,9 +112,7 @@ def _serve(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     now = [time.time()]
-    engine = Engine(
-        settings, stations, site_timezone=site_timezone, clock=lambda: now[0], live=live
-    )
+    engine = Engine(*args, clock=lambda: now[0], **kwargs)
     while True:
         try:
             name, now[0], args = conn.recv()

@@ -145,7 +145,7 @@ class LiveDetection:
                 start = max(start, latest - REPLAY_MARGIN)
             except Exception:  # a damaged blob: a zip, JSON or shape error of any kind
                 log.exception("saved detector state unusable; warming up from history")
-                self._close_engine()
+                self.engine.close()
                 self.engine = self._new_engine()
         replayed = 0
         for chunk in self.store.iter_readings(start, now):  # in time order: judged as it comes
@@ -243,14 +243,14 @@ class LiveDetection:
         the lost engine found and had not yet reported are found again."""
         log.error("the detection engine's process died; starting a new one from saved state")
         with self._lock:
-            self._close_engine()
+            self.engine.close()
             self.engine = self._new_engine()
         try:
             self.warm_up()
         except EngineLost:  # it cannot live (memory limit?): judging slower beats not judging
             log.error("the new engine process died too; judging in serve's own process instead")
             with self._lock:
-                self._close_engine()
+                self.engine.close()
                 self.engine = self._new_engine(own_process=False)
             self.warm_up()
 
@@ -312,10 +312,6 @@ class LiveDetection:
     def close(self) -> None:
         """End the engine's process, if it has one (after the final :meth:`save`)."""
         with self._lock:
-            self._close_engine()
-
-    def _close_engine(self) -> None:
-        if isinstance(self.engine, EngineProcess):
             self.engine.close()
 
     def _take(self) -> list[Alarm]:
