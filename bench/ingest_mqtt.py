@@ -55,9 +55,8 @@ from detectors.live import STATE_NAME
 from ingest.simulator import ProvinceSimulator, SimulationConfig
 from ingest.simulator.config import floor_time
 from radmon.config import load_settings
-from radmon.models import Station
+from radmon.models import Station, reading_row
 from radmon.store import Store
-from radmon.store.bulk import reading_row
 from tests.broker import Broker, free_port, prepare_session
 
 _STORED = re.compile(r"^radmon_mqtt_readings_stored_total (\S+)$", re.M)

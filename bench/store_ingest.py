@@ -34,9 +34,8 @@ from bench._common import (
     write_json,
 )
 from radmon.config import load_settings
-from radmon.models import Reading, Station
+from radmon.models import Reading, Station, reading_row
 from radmon.store import Store
-from radmon.store.bulk import reading_row
 from radmon.store.rollups import sqlite_text
 from radmon.store.schema import READING_COLUMNS
 

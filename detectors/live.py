@@ -43,7 +43,7 @@ from typing import NamedTuple
 from detectors.engine import Engine
 from detectors.engine_process import EngineLost, EngineProcess
 from radmon.config import Settings
-from radmon.models import Alarm, Reading, Station
+from radmon.models import Alarm, AnyReading, Station
 from radmon.runtime import until_done, wait_any
 from radmon.store import Store
 
@@ -83,7 +83,7 @@ FIRST_COST_S = 1e-3
 
 class _Gathered(NamedTuple):
     """What :meth:`Engine.feed` reads of a reading, kept while it waits: about 150 bytes
-    instead of some 900 for the whole ``Reading`` (its other fields, and pydantic's own)."""
+    instead of some 900 for a whole ``Reading`` (its other fields, and pydantic's own)."""
 
     time: datetime
     station_id: str
@@ -179,7 +179,7 @@ class LiveDetection:
 
     # -- gathering and judging ------------------------------------------------------------------
 
-    def feed(self, readings: Sequence[Reading]) -> None:
+    def feed(self, readings: Sequence[AnyReading]) -> None:
         """Hand over readings just stored (any thread): they are judged within ``GATHER_S``.
 
         Blocks while ``MAX_GATHERED`` readings are already waiting for the worker. Without a
@@ -254,7 +254,7 @@ class LiveDetection:
                 self.engine = self._new_engine(own_process=False)
             self.warm_up()
 
-    def _judge(self, readings: Sequence[Reading]) -> None:
+    def _judge(self, readings: Sequence[AnyReading]) -> None:
         """Judge *readings* at once (the warm-up's replay, in time order)."""
         with self._lock:
             self._pending.extend(self.engine.feed(readings))

@@ -33,7 +33,7 @@ from ingest.broker import mqtt_client
 from ingest.payloads import Context, Decoded, decode_message
 from ingest.stations import StationDirectory
 from radmon.config import Settings
-from radmon.models import DeadLetter, Reading
+from radmon.models import DeadLetter, ReadingRow
 from radmon.runtime import OnStored, hand_over, until_done
 from radmon.store import Store
 
@@ -262,7 +262,7 @@ class MqttIngest:
                 self._client.ack(item.message.mid, item.message.qos)
 
 
-def _refused(readings: list[Reading], exc: Exception) -> list[DeadLetter]:
+def _refused(readings: list[ReadingRow], exc: Exception) -> list[DeadLetter]:
     now = datetime.now(UTC)
     reason = f"the store refused the reading: {type(exc).__name__}: {exc}"[:2000]
     return [
@@ -272,7 +272,7 @@ def _refused(readings: list[Reading], exc: Exception) -> list[DeadLetter]:
             origin="store",
             station_id=r.station_id,
             reason=reason,
-            payload=r.model_dump_json(exclude_none=True),
+            payload=r.model().model_dump_json(exclude_none=True),
         )
         for r in readings
     ]

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, get_args, get_origin
 
 import annotated_types
-from pydantic import ValidationError
-from pydantic_core import from_json
+import msgspec
 
 from ingest.stations import StationDirectory
 from radmon.config import IngestSettings
@@ -24,11 +25,12 @@ from radmon.models import (
     DEAD_LETTER_MAX_PAYLOAD,
     DeadLetter,
     Reading,
+    ReadingRow,
     Station,
     WireReading,
     parse_wire,
+    reading_row,
     to_reading,
-    trusted,
 )
 from radmon.times import zone
 from radmon.units import MAX_PLAUSIBLE_NSV_H, factor_to_nsv_h
@@ -36,7 +38,7 @@ from radmon.units import MAX_PLAUSIBLE_NSV_H, factor_to_nsv_h
 
 @dataclass(slots=True)
 class Decoded:
-    readings: list[Reading] = field(default_factory=list)
+    readings: list[ReadingRow] = field(default_factory=list)
     letters: list[DeadLetter] = field(default_factory=list)
 
     def extend(self, other: Decoded) -> None:
@@ -79,33 +81,67 @@ def decode_message(
 
 # -- the plain path ------------------------------------------------------------------------
 #
-# Decoding dominates the ingest of batches (docs/benchmarks.md): validating each item into a
-# WireReading, then each Reading again, cost some 5 µs a reading. Here an item with only the
-# three required fields is checked by hand, its unit converted once per message, and its
-# Reading built without validating again what was just checked. The checks are those of
-# WireReading, radmon.times.parse_time, radmon.models.to_reading, Reading and _checked; an
-# item that fails any of them, however slightly, sends the whole message to the careful path,
-# which then says why. tests/ingest/test_payloads.py holds the two paths to the same answers.
+# Decoding dominates the ingest of batches (docs/benchmarks.md). msgspec decodes a message
+# and checks every field's type and bounds in C (the rules are read from WireReading, so the
+# two cannot drift apart); what is left per item is the time, the unit and the clock, checked
+# by hand, and a ReadingRow, not a model. The checks are those of WireReading,
+# radmon.times.parse_time, radmon.models.to_reading, Reading and _checked; an item that fails
+# any of them, however slightly, sends the whole message to the careful path, which then says
+# why. tests/ingest/test_payloads.py holds the two paths to the same answers.
 
-_PLAIN_KEYS = frozenset(("time", "dose_rate", "unit"))
 _ZULU = ("Z", "z")
 _fromisoformat = datetime.fromisoformat
 _fromtimestamp = datetime.fromtimestamp
+_FINITE = sys.float_info.max
 
 
-def _plain(raw: bytes, station: Station, ctx: Context) -> list[Reading] | None:
+def _wire_struct() -> type[msgspec.Struct]:
+    """WireReading as a msgspec Struct: the same fields, types and bounds, and every float
+    finite (WireReading's floats all refuse infinities; JSON has no NaN)."""
+    fields = []
+    for name, info in WireReading.model_fields.items():
+        given = get_args(info.annotation) or (info.annotation,)
+        kinds = [a for a in given if a is not type(None)]
+        if name == "time":
+            fields.append((name, str | float))
+            continue
+        (kind,) = kinds
+        rules = list(info.metadata)  # a required field's; an optional one's are in its type
+        if get_origin(kind) is Annotated:
+            kind, inner = get_args(kind)
+            rules += inner.metadata
+        bounds = {
+            key: getattr(rule, key)
+            for rule in rules
+            for key in ("ge", "gt", "le")
+            if isinstance(rule, getattr(annotated_types, key.capitalize()))
+        }
+        if kind is float:
+            if "gt" not in bounds:
+                bounds.setdefault("ge", -_FINITE)
+            bounds.setdefault("le", _FINITE)
+        typed = Annotated[kind, msgspec.Meta(**bounds)] if bounds else kind
+        if info.is_required():
+            fields.append((name, typed))
+        else:
+            fields.append((name, typed | None, None))
+    return msgspec.defstruct("Wire", fields, forbid_unknown_fields=True, kw_only=True)
+
+
+_Wire = _wire_struct()
+_decode_wire = msgspec.json.Decoder(list[_Wire] | _Wire).decode  # type: ignore[valid-type]
+
+
+def _plain(raw: bytes, station: Station, ctx: Context) -> list[ReadingRow] | None:
     """The readings of *raw* if every item is plainly valid, else None (the careful path)."""
     try:
-        document = from_json(raw)  # refuses a little more than json.loads: never less
-    except ValueError:
+        items = _decode_wire(raw)
+    except msgspec.ValidationError:
         return None
-    kind = type(document)
-    if kind is list:
-        items = document
-    elif kind is dict:
-        items = [document]
-    else:
+    except msgspec.DecodeError:
         return None
+    if type(items) is not list:
+        items = [items]
     station_id = station.station_id  # a Station's id passed the same pattern as a Reading's
     zone_name = station.timezone
     received = ctx.received_at
@@ -115,24 +151,14 @@ def _plain(raw: bytes, station: Station, ctx: Context) -> list[Reading] | None:
     except OverflowError:
         surely_in_time = received
     sensitivity = station.sensitivity_cps_per_usv_h
-    readings: list[Reading] = []
-    append = readings.append
+    rows: list[ReadingRow] = []
+    append = rows.append
     for item in items:
-        if type(item) is not dict:
+        if item.station_id is not None and item.station_id != station_id:
             return None
-        extras = None
-        if item.keys() != _PLAIN_KEYS:
-            if not (_PLAIN_KEYS <= item.keys() <= _KNOWN_KEYS):
-                try:  # a field the plain path does not know: validated as the careful path does
-                    append(_checked(parse_wire(item), station, ctx))
-                except (InputError, ValidationError):
-                    return None
-                continue
-            extras = item
-        # time: as parse_time, for str (ISO 8601) or int/float (Unix seconds), never bool
-        when = item["time"]
-        kind = type(when)
-        if kind is str:
+        # time: as parse_time, for str (ISO 8601) or a number (Unix seconds)
+        when = item.time
+        if type(when) is str:
             text = when.strip()
             if text.endswith(_ZULU):
                 text = text[:-1] + "+00:00"
@@ -148,106 +174,49 @@ def _plain(raw: bytes, station: Station, ctx: Context) -> list[Reading] | None:
                 except InputError:
                     return None
             moment = moment.astimezone(UTC)
-        elif kind is float or kind is int:
-            try:
-                moment = _fromtimestamp(float(when), tz=UTC)
-            except (OverflowError, OSError, ValueError):  # also NaN and infinities
-                return None
         else:
-            return None
+            try:
+                moment = _fromtimestamp(when, tz=UTC)
+            except (OverflowError, OSError, ValueError):
+                return None
         if moment > surely_in_time and (moment - received).total_seconds() > skew:
             return None
-        # dose_rate: a non-negative finite number (int or float, never bool), within range
-        dose = _as_float(item["dose_rate"])
-        if dose is None or not dose >= 0.0:  # also NaN
-            return None
-        unit = item["unit"]
-        if type(unit) is not str:
-            return None
-        factor = _FACTORS.get((unit, sensitivity))
+        factor = _FACTORS.get((item.unit, sensitivity))
         if factor is None:
-            factor = _factor(unit, sensitivity)
+            factor = _factor(item.unit, sensitivity)
             if factor is None:
                 return None
-        value = dose * factor
+        value = item.dose_rate * factor
         if not value <= MAX_PLAUSIBLE_NSV_H:  # also infinity
             return None
-        fields = _NO_FIELDS if extras is None else _optional(extras, station_id, factor)
-        if fields is None:
-            return None
+        uncertainty = item.uncertainty
+        if uncertainty is not None:
+            uncertainty *= factor
+            if not math.isfinite(uncertainty):
+                return None
         append(
-            trusted(Reading, station_id=station_id, time=moment, dose_rate_nsv_h=value, **fields)
+            _row(
+                (
+                    station_id,
+                    moment,
+                    value,
+                    uncertainty,
+                    item.counts,
+                    item.interval_s,
+                    item.precip_mm_h,
+                    item.battery_v,
+                    item.temperature_c,
+                    item.status,
+                    item.lat,
+                    item.lon,
+                    item.altitude_m,
+                )
+            )
         )
-    return readings
+    return rows
 
 
-def _field_rule(name: str) -> tuple[str, type, float, float, bool]:
-    """How the plain path checks the optional wire field *name*: (stored as, int or float,
-    low, high, low excluded), read from WireReading so that the two cannot drift apart."""
-    given = get_args(WireReading.model_fields[name].annotation)
-    annotation = next(a for a in given if a is not type(None))
-    kind, low, high, above = annotation, -math.inf, math.inf, False
-    if get_origin(annotation) is Annotated:
-        kind, info = get_args(annotation)
-        for rule in info.metadata:
-            if isinstance(rule, annotated_types.Ge):
-                low = rule.ge
-            elif isinstance(rule, annotated_types.Gt):
-                low, above = rule.gt, True
-            elif isinstance(rule, annotated_types.Le):
-                high = rule.le
-    return ("uncertainty_nsv_h" if name == "uncertainty" else name), kind, low, high, above
-
-
-_OPTIONAL = {
-    name: _field_rule(name) for name in WireReading.model_fields if name not in _PLAIN_KEYS
-}
-_OPTIONAL["station_id"] = ("station_id", str, 0.0, 0.0, False)  # must name the channel's
-_KNOWN_KEYS = _PLAIN_KEYS | _OPTIONAL.keys()
-_NO_FIELDS: dict[str, Any] = {}
-
-
-def _optional(item: dict[str, Any], station_id: str, factor: float) -> dict[str, Any] | None:
-    """The optional fields of a plain *item* as its Reading stores them, None for a doubt."""
-    fields: dict[str, Any] = {}
-    for name, given in item.items():
-        rule = _OPTIONAL.get(name)
-        if rule is None or given is None:  # a required field, or an optional one left empty
-            continue
-        stored, kind, low, high, above = rule
-        if kind is str:
-            if given != station_id:
-                return None
-            continue
-        if kind is int:
-            if type(given) is not int or given < low:  # never bool
-                return None
-            fields[stored] = given
-            continue
-        given = _as_float(given)
-        if given is None:
-            return None
-        if not (given > low if above else given >= low) or not given <= high:  # also NaN
-            return None
-        if name == "uncertainty":
-            given *= factor
-        if not math.isfinite(given):
-            return None
-        fields[stored] = given
-    return fields
-
-
-def _as_float(value: object) -> float | None:
-    """A JSON number as WireReading's strict float takes it (an int, never a bool)."""
-    kind = type(value)
-    if kind is float:
-        return value  # type: ignore[return-value]
-    if kind is int:
-        try:
-            return float(value)  # type: ignore[arg-type]
-        except OverflowError:
-            return None
-    return None
+_row = partial(tuple.__new__, ReadingRow)  # a ReadingRow without a Python-level call
 
 
 # factor_to_nsv_h depends on nothing but the unit and the probe's sensitivity
@@ -289,7 +258,7 @@ def _careful(raw: bytes, station_id: str, station: Station | None, ctx: Context)
                     f"unknown station {station_id!r}: register it first "
                     "('radmon stations import FILE.csv')"
                 )
-            out.readings.append(_checked(parse_wire(item), station, ctx))
+            out.readings.append(reading_row(_checked(parse_wire(item), station, ctx)))
         except InputError as exc:
             where = f"item {index}: " if batch else ""
             reason = f"{where}{exc}"

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -101,7 +101,9 @@ class Station(BaseModel):
 # Constraints shared by the stored Reading and the WireReading devices send.
 _Finite = Annotated[float, Field(allow_inf_nan=False)]
 _NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-_Counts = Annotated[int, Field(ge=0)]
+# integers as the store keeps them (a 32-bit column on PostgreSQL)
+_Counts = Annotated[int, Field(ge=0, le=2**31 - 1)]
+_Status = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 _Interval = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 _Precip = Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
 _Temperature = Annotated[float, Field(ge=-100, le=150, allow_inf_nan=False)]
@@ -124,11 +126,64 @@ class Reading(BaseModel):
     precip_mm_h: _Precip | None = None
     battery_v: _Finite | None = None
     temperature_c: _Temperature | None = None
-    status: int | None = None
+    status: _Status | None = None
     # where a mobile probe (a bGeigie, a car survey) was; fixed stations leave these empty
     lat: _Lat | None = None
     lon: _Lon | None = None
     altitude_m: _Altitude | None = None
+
+
+class ReadingRow(NamedTuple):
+    """A checked reading as a row in the store's column order, with a Reading's field names.
+
+    The ingest builds these instead of :class:`Reading` models: a model cost more than
+    decoding the JSON it came from. COPY writes a row as it is, and whatever reads a
+    reading's attributes (the detectors, the rollups) reads a row's alike.
+    """
+
+    station_id: str
+    time: datetime
+    dose_rate_nsv_h: float
+    uncertainty_nsv_h: float | None = None
+    counts: int | None = None
+    interval_s: float | None = None
+    precip_mm_h: float | None = None
+    battery_v: float | None = None
+    temperature_c: float | None = None
+    status: int | None = None
+    lat: float | None = None
+    lon: float | None = None
+    altitude_m: float | None = None
+
+    def model(self) -> Reading:
+        """This row as a Reading with only the fields it has."""
+        return Reading(
+            **{name: value for name, value in self._asdict().items() if value is not None}
+        )
+
+
+AnyReading = Reading | ReadingRow
+
+
+def reading_row(r: AnyReading) -> ReadingRow:
+    """*r* as a row (a row is returned as it is)."""
+    if type(r) is ReadingRow:
+        return r
+    return ReadingRow(
+        r.station_id,
+        r.time,
+        r.dose_rate_nsv_h,
+        r.uncertainty_nsv_h,
+        r.counts,
+        r.interval_s,
+        r.precip_mm_h,
+        r.battery_v,
+        r.temperature_c,
+        r.status,
+        r.lat,
+        r.lon,
+        r.altitude_m,
+    )
 
 
 class WireReading(BaseModel):
@@ -150,7 +205,7 @@ class WireReading(BaseModel):
     battery_v: _Finite | None = None
     temperature_c: _Temperature | None = None
     precip_mm_h: _Precip | None = None
-    status: int | None = None
+    status: _Status | None = None
     lat: _Lat | None = None
     lon: _Lon | None = None
     altitude_m: _Altitude | None = None

@@ -21,7 +21,7 @@ import uvicorn
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from radmon.config import Settings
-from radmon.models import Reading
+from radmon.models import AnyReading
 from radmon.store import Store
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("radmon")
 T = TypeVar("T")
 # Whoever judges readings once they are committed (the detectors); every writer calls it.
-OnStored = Callable[[Sequence[Reading]], None]
+OnStored = Callable[[Sequence[AnyReading]], None]
 ROLLUP_REFRESH_S = 60.0
 _BACKFILL_BATCH = 20_000
 
@@ -100,7 +100,7 @@ def simulated_clock(start: float, speed: float) -> Callable[[], float]:
     return lambda: start + (time.time() - real_start) * speed
 
 
-async def hand_over(on_stored: OnStored | None, readings: Sequence[Reading]) -> None:
+async def hand_over(on_stored: OnStored | None, readings: Sequence[AnyReading]) -> None:
     """Give readings just committed to *on_stored*, off the event loop.
 
     A failure there is logged and never stops the writer: the readings are stored, and the
@@ -231,8 +231,8 @@ def settle_collector() -> None:
 
     Everything made so far lives as long as the node: it is kept out of the collector's
     scans, which otherwise stall every request under load (bench/dashboard_live.py). The
-    ingest allocates a few tracked objects per reading (a Reading, its dict, a row for the
-    COPY) that die by reference counting, not in cycles; at the default 700 allocations the
+    ingest allocates a few tracked objects per reading (its row, the engine's copy of
+    it) that die by reference counting, not in cycles; at the default 700 allocations the
     youngest generation ran thousands of times a second under load. At 20,000, batches of 100
     readings per message went about 10 % faster (docs/benchmarks.md), with the same peak RSS.
     """

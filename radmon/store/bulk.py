@@ -17,7 +17,7 @@ import psycopg
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from radmon.models import Reading
+from radmon.models import AnyReading, reading_row
 from radmon.store import rollups
 from radmon.store.schema import READING_COLUMNS
 
@@ -39,33 +39,14 @@ _PG_TYPES = [
 ]
 
 
-def reading_row(r: Reading) -> tuple[Any, ...]:
-    """*r* as a tuple in READING_COLUMNS order, as COPY and the staging table take it."""
-    return (
-        r.station_id,
-        r.time,
-        r.dose_rate_nsv_h,
-        r.uncertainty_nsv_h,
-        r.counts,
-        r.interval_s,
-        r.precip_mm_h,
-        r.battery_v,
-        r.temperature_c,
-        r.status,
-        r.lat,
-        r.lon,
-        r.altitude_m,
-    )
-
-
-def _new_rows(batch: Sequence[Reading]) -> list[rollups.NewRow]:
+def _new_rows(batch: Sequence[AnyReading]) -> list[rollups.NewRow]:
     return [(r.station_id, r.time, r.dose_rate_nsv_h, r.precip_mm_h) for r in batch]
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
-def write_postgres(conn: Connection, batch: Sequence[Reading], mark_hours: bool) -> int:
+def write_postgres(conn: Connection, batch: Sequence[AnyReading], mark_hours: bool) -> int:
     """Write *batch* in the caller's transaction; returns how many readings were new.
 
     With *mark_hours* (rollup tables, not TimescaleDB) the hours that gained readings are
@@ -90,14 +71,14 @@ def write_postgres(conn: Connection, batch: Sequence[Reading], mark_hours: bool)
         return len(added)
 
 
-def _copy(cur: psycopg.Cursor, table: str, batch: Sequence[Reading]) -> None:
+def _copy(cur: psycopg.Cursor, table: str, batch: Sequence[AnyReading]) -> None:
     with cur.copy(f"COPY {table} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_PG_TYPES)
         for reading in batch:
             copy.write_row(reading_row(reading))
 
 
-def _insert_new_via_stage(cur: psycopg.Cursor, batch: Sequence[Reading]) -> list[datetime]:
+def _insert_new_via_stage(cur: psycopg.Cursor, batch: Sequence[AnyReading]) -> list[datetime]:
     # Created here, in this transaction: one created by a transaction that later rolled back
     # (a deadlock retried) is gone, so no "already created" flag can be trusted.
     cur.execute("CREATE TEMP TABLE IF NOT EXISTS _stage (LIKE readings) ON COMMIT DELETE ROWS")
@@ -113,7 +94,7 @@ def _insert_new_via_stage(cur: psycopg.Cursor, batch: Sequence[Reading]) -> list
 # -- SQLite ------------------------------------------------------------------------------------
 
 
-def write_sqlite(conn: Connection, batch: Sequence[Reading], zone: str) -> int:
+def write_sqlite(conn: Connection, batch: Sequence[AnyReading], zone: str) -> int:
     """Write *batch* in the caller's (IMMEDIATE) transaction; returns how many were new."""
     texts: dict[datetime, str] = {}
     params = []

@@ -26,6 +26,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
+from radmon.models import ReadingRow
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out; SQLite stores them as sortable UTC text."""
@@ -71,21 +73,7 @@ stations = Table(
 )
 
 # Column order matters: the bulk writers stage rows in exactly this order.
-READING_COLUMNS = (
-    "station_id",
-    "time",
-    "dose_rate_nsv_h",
-    "uncertainty_nsv_h",
-    "counts",
-    "interval_s",
-    "precip_mm_h",
-    "battery_v",
-    "temperature_c",
-    "status",
-    "lat",
-    "lon",
-    "altitude_m",
-)
+READING_COLUMNS = ReadingRow._fields
 
 readings = Table(
     "readings",

@@ -33,6 +33,7 @@ from radmon.errors import RadmonError
 from radmon.models import (
     Alarm,
     AlarmState,
+    AnyReading,
     DeadLetter,
     LatestReading,
     Reading,
@@ -313,7 +314,7 @@ class Store:
 
     # -- readings -----------------------------------------------------------------------------
 
-    def write_readings(self, batch: Sequence[Reading]) -> int:
+    def write_readings(self, batch: Sequence[AnyReading]) -> int:
         """Store *batch* idempotently; returns how many readings were new.
 
         On plain PostgreSQL the rollups are not touched here: the hours the batch filled are
