@@ -41,7 +41,7 @@ log = logging.getLogger("radmon.ingest.mqtt")
 
 SOURCE = "mqtt"
 _POLL_S = 0.005  # how often a filling batch is looked at
-_BYTES_PER_READING = 80
+_FIRST_BYTES_PER_READING = 150  # a reading with its optional fields, until measured
 INBOX_BYTES = 64 * 1024 * 1024  # payloads received and not yet taken into a batch, at most
 
 
@@ -92,8 +92,9 @@ class MqttIngest:
         self.stations = StationDirectory(store.stations, settings.ingest.station_refresh_s)
         self._max_batch_messages = max(1, settings.ingest.receive_maximum // 2)
         self._generation = 0
-        # a batch holds about batch_size readings: JSON spends some 80 bytes on one
-        self._max_bytes = settings.ingest.batch_size * _BYTES_PER_READING
+        # a batch holds about batch_size readings, judged by the payload bytes a reading has
+        # taken so far (a bare reading is some 80 bytes of JSON, one with every field 250)
+        self._bytes_per_reading = float(_FIRST_BYTES_PER_READING)
         self._inbox: deque[_Received] = deque()
         self._inbox_bytes = 0
         self._room = threading.Condition()  # the inbox has room again, or the ingest stops
@@ -207,7 +208,8 @@ class MqttIngest:
             await asyncio.sleep(min(left, _POLL_S))
         batch, size = [], 0
         with self._room:
-            while self._inbox and len(batch) < self._max_batch_messages and size < self._max_bytes:
+            most = self._max_bytes()
+            while self._inbox and len(batch) < self._max_batch_messages and size < most:
                 item = self._inbox.popleft()
                 batch.append(item)
                 size += len(item.message.payload)
@@ -215,8 +217,13 @@ class MqttIngest:
             self._room.notify_all()
         return batch
 
+    def _max_bytes(self) -> float:
+        return min(self.settings.ingest.batch_size * self._bytes_per_reading, INBOX_BYTES / 2)
+
     def _full(self) -> bool:
-        return len(self._inbox) >= self._max_batch_messages or self._inbox_bytes >= self._max_bytes
+        return (
+            len(self._inbox) >= self._max_batch_messages or self._inbox_bytes >= self._max_bytes()
+        )
 
     async def _commit(self, batch: list[_Received], decoded: Decoded, stop: asyncio.Event) -> None:
         store = self.store
@@ -252,6 +259,9 @@ class MqttIngest:
             ctx = Context(SOURCE, topic, now, self.settings.ingest)
             station_id = station_of_topic(topic, prefix) or topic
             out.extend(decode_message(item.message.payload, station_id, self.stations, ctx))
+        if out.readings:
+            size = sum(len(item.message.payload) for item in batch)
+            self._bytes_per_reading = size / len(out.readings)
         return out
 
     def _ack(self, batch: list[_Received]) -> None:

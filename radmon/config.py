@@ -59,7 +59,7 @@ class MqttSettings(Section):
 class IngestSettings(Section):
     """Central ingest: how readings are batched into the store and what is refused."""
 
-    batch_size: int = Field(default=5000, ge=1)  # readings per store write
+    batch_size: int = Field(default=20_000, ge=1)  # readings per store write
     batch_wait_s: float = Field(default=0.2, gt=0, le=60)  # oldest unwritten reading's wait
     receive_maximum: int = Field(default=1000, ge=1, le=65535)  # unacknowledged messages in flight
     max_payload_bytes: int = Field(default=1_048_576, ge=64)

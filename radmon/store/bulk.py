@@ -1,10 +1,12 @@
 """Idempotent bulk writes of readings, one implementation per backend.
 
 Duplicates are rare (a redelivery after a crash), so a batch is first written straight into
-``readings`` under a savepoint: COPY on PostgreSQL, executemany on SQLite. If any reading is
-already stored, that attempt rolls back and the batch goes through a staging table that keeps
-only the new ones. On PostgreSQL the rollups are then only told which hours changed (see
-``rollups``); SQLite merges exactly the rows that were added into its rollups.
+``readings``: COPY on PostgreSQL, executemany on SQLite. If any reading is already stored, that
+attempt rolls back and the batch goes through a staging table that keeps only the new ones
+(on PostgreSQL the caller's whole transaction is tried again: a savepoint around the COPY
+cost two round trips on every batch to spare one on a rare redelivery). On PostgreSQL the
+rollups are then only told which hours changed (see ``rollups``); SQLite merges exactly the
+rows that were added into its rollups.
 """
 
 from __future__ import annotations
@@ -46,22 +48,23 @@ def _new_rows(batch: Sequence[AnyReading]) -> list[rollups.NewRow]:
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
-def write_postgres(conn: Connection, batch: Sequence[AnyReading], mark_hours: bool) -> int:
+def write_postgres(
+    conn: Connection, batch: Sequence[AnyReading], mark_hours: bool, fresh: bool
+) -> int:
     """Write *batch* in the caller's transaction; returns how many readings were new.
 
-    With *mark_hours* (rollup tables, not TimescaleDB) the hours that gained readings are
-    marked for :func:`rollups.refresh` in the same transaction, so none can be forgotten.
+    *fresh*: the batch is taken to be new and copied straight into ``readings``; if any of
+    it is stored already, psycopg's UniqueViolation is raised, the transaction is lost, and
+    the caller tries again with *fresh* false (through the staging table). With *mark_hours*
+    (rollup tables, not TimescaleDB) the hours that gained readings are marked for
+    :func:`rollups.refresh` in the same transaction, so none can be forgotten.
     """
     driver: psycopg.Connection = conn.connection.driver_connection  # type: ignore[assignment]
     with driver.cursor() as cur:
-        try:
-            # A savepoint through SQLAlchemy, not psycopg's transaction(): on a connection with
-            # no statement yet, psycopg's would be a transaction of its own, committed before
-            # the marks below, and a crash between the two would leave hours unmarked.
-            with conn.begin_nested():
-                _copy(cur, "readings", batch)
+        if fresh:
+            _copy(cur, "readings", batch)
             added = [r.time for r in batch]
-        except psycopg.errors.UniqueViolation:
+        else:
             added = _insert_new_via_stage(cur, batch)
         if mark_hours and added:
             cur.execute(

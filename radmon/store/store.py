@@ -323,19 +323,23 @@ class Store:
         if not batch:
             return 0
         zone = self.meta()["daily_timezone"]
-        for attempt in range(_DEADLOCK_RETRIES):
+        fresh, deadlocks = True, 0
+        while True:
             try:
                 with self.transaction() as conn:
                     if self.dialect == "postgresql":
-                        return bulk.write_postgres(conn, batch, not self.timescale)
+                        return bulk.write_postgres(conn, batch, not self.timescale, fresh)
                     return bulk.write_sqlite(conn, batch, zone)
+            except psycopg.errors.UniqueViolation:
+                if not fresh:
+                    raise
+                fresh = False  # some are stored already (a redelivery): keep only the new ones
             except (OperationalError, psycopg.errors.OperationalError) as exc:
                 # Two writers COPYing overlapping readings (a redelivery racing the original)
                 # can deadlock; the batch is idempotent, so trying again is always safe.
-                if _is_deadlock(exc) and attempt + 1 < _DEADLOCK_RETRIES:
-                    continue
-                raise
-        raise AssertionError("unreachable")
+                deadlocks += 1
+                if not _is_deadlock(exc) or deadlocks >= _DEADLOCK_RETRIES:
+                    raise
 
     def refresh_rollups(self, limit: int | None = None) -> int:
         """Bring the hourly and daily rollups up to date; returns how many hours were redone.
