@@ -114,7 +114,10 @@ class LiveDetection:
         self.clock = clock
         self.on_alarms = on_alarms
         self.engine = self._new_engine()
-        self._lock = threading.Lock()  # the engine and the alarm changes it reported
+        self._lock = threading.Lock()  # the engine, while it judges
+        # alarm changes the engine reported, not yet recorded: a lock of their own, so the
+        # event loop takes them without waiting for a judgement in progress
+        self._pending_lock = threading.Lock()
         self._pending: list[Alarm] = []
         # readings handed over and not yet judged; the condition also guards the worker's state
         self._gathered: list[list[_Gathered]] = []
@@ -230,7 +233,7 @@ class LiveDetection:
                 found = None
             else:
                 self._cost_s = (time.perf_counter() - started) / len(readings)
-                self._pending.extend(found)
+                self._keep(found)
         if found is None:
             self._restart()  # these readings are stored: the restart's replay judges them
         elif found:
@@ -257,7 +260,7 @@ class LiveDetection:
     def _judge(self, readings: Sequence[AnyReading]) -> None:
         """Judge *readings* at once (the warm-up's replay, in time order)."""
         with self._lock:
-            self._pending.extend(self.engine.feed(readings))
+            self._keep(self.engine.feed(readings))
 
     def _announce(self) -> None:
         # record at once rather than at the next flush: an alarm's SMS waits on this
@@ -314,8 +317,12 @@ class LiveDetection:
         with self._lock:
             self.engine.close()
 
+    def _keep(self, alarms: list[Alarm]) -> None:
+        with self._pending_lock:
+            self._pending.extend(alarms)
+
     def _take(self) -> list[Alarm]:
-        with self._lock:
+        with self._pending_lock:
             pending, self._pending = self._pending, []
         return pending
 
@@ -324,7 +331,7 @@ class LiveDetection:
         self.judge_gathered()
         try:
             with self._lock:
-                self._pending.extend(self.engine.tick(self.clock()))
+                self._keep(self.engine.tick(self.clock()))
         except EngineLost:
             self._restart()  # silence is judged again at the next tick
 
@@ -334,9 +341,9 @@ class LiveDetection:
         from it (which never reports those changes again) loses no alarm."""
         self.judge_gathered()
         try:
-            with self._lock:
+            with self._lock:  # no judgement between the snapshot and the changes it covers
                 blob = self.engine.snapshot()
-                pending, self._pending = self._pending, []
+                pending = self._take()
         except EngineLost:
             self._restart()  # from the last saved state: nothing newer is claimed
             return
@@ -344,7 +351,7 @@ class LiveDetection:
             try:
                 self.store.record_alarms(pending)
             except BaseException:
-                with self._lock:  # back in front: recorded by the next flush or save
+                with self._pending_lock:  # back in front: recorded by the next flush or save
                     self._pending[:0] = pending
                 raise
             self._recorded(pending)

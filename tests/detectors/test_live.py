@@ -419,6 +419,33 @@ def test_a_writer_waits_when_the_engine_falls_behind(
     assert len(spy.judged()) == 8 * N
 
 
+def test_alarms_are_recorded_while_the_engine_is_judging(node: tuple[Store, Settings]) -> None:
+    """The event loop records the changes already reported without waiting for a judgement
+    in progress: it used to wait for the engine's lock, stalling the node's loop (the MQTT
+    ingest, the web server) for as long as the engine judged."""
+    store, settings = node
+    detection = LiveDetection(store, settings, clock=clock)
+    store_all(store, STEPS[: K + 26])
+    for step in STEPS[: K + 25]:
+        detection.feed(step)
+    detection.judge_gathered()  # the step on ST02 and the source on ST03: reported
+    engine_may_go = threading.Event()
+    FeedSpy(detection.engine, hold=engine_may_go)
+    detection.feed(STEPS[K + 25])
+    judging = threading.Thread(target=detection.judge_gathered)
+    judging.start()
+    try:
+        wait_until(lambda: detection._gathered_n == 0)  # taken: the engine is judging it
+        assert judging.is_alive()
+        asyncio.run(asyncio.wait_for(detection._flush(asyncio.Event()), 5.0))
+        assert {a.station_id for a in store.alarms("all")} >= {"ST02", "ST03"}
+        assert judging.is_alive()  # recorded while the engine still judged
+    finally:
+        engine_may_go.set()
+        judging.join(10.0)
+        detection.close()
+
+
 def test_a_writer_waits_while_the_engine_has_its_time_bound_of_work_waiting(
     node: tuple[Store, Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
