@@ -7,9 +7,11 @@ from radmon.errors import InputError
 from radmon.models import (
     LatestReading,
     Reading,
+    ReadingRow,
     Severity,
     Station,
     parse_reading,
+    reading_row,
     trusted,
     trusted_is_exact,
 )
@@ -140,3 +142,32 @@ def test_trusted_models_are_the_validated_ones() -> None:
     latest = trusted(LatestReading, station=station, time=now, severity=Severity.ALERT)
     assert latest == LatestReading(station=station, time=now, severity=Severity.ALERT)
     assert latest.dose_rate_nsv_h is None  # the default of a field not given
+
+
+def test_a_reading_row_has_the_fields_of_a_reading_in_the_stores_column_order() -> None:
+    """The ingest builds rows and the store copies them by position: a field added to
+    Reading and not to ReadingRow (or in another order) would store values in wrong columns."""
+    from radmon.store.schema import READING_COLUMNS, readings
+
+    assert ReadingRow._fields == tuple(Reading.model_fields)
+    assert tuple(c.name for c in readings.columns) == READING_COLUMNS
+    full = Reading(
+        station_id="QN001",
+        time=datetime(2026, 11, 22, 6, tzinfo=UTC),
+        dose_rate_nsv_h=101.5,
+        uncertainty_nsv_h=2.0,
+        counts=31_000,
+        interval_s=600,
+        precip_mm_h=0.4,
+        battery_v=12.6,
+        temperature_c=31.0,
+        status=3,
+        lat=21.0,
+        lon=107.1,
+        altitude_m=12.0,
+    )
+    row = reading_row(full)
+    assert row == tuple(getattr(full, name) for name in READING_COLUMNS)
+    assert row.model() == full and reading_row(row) is row
+    bare = Reading(station_id="QN001", time=full.time, dose_rate_nsv_h=90.0)
+    assert reading_row(bare).model().model_fields_set == bare.model_fields_set
