@@ -43,6 +43,7 @@ SOURCE = "mqtt"
 _POLL_S = 0.005  # how often a filling batch is looked at
 _FIRST_BYTES_PER_READING = 150  # a reading with its optional fields, until measured
 INBOX_BYTES = 64 * 1024 * 1024  # payloads received and not yet taken into a batch, at most
+BATCH_BYTES = 8 * 1024 * 1024  # payloads of one batch, at most, whatever a reading takes
 
 
 @dataclass
@@ -218,7 +219,7 @@ class MqttIngest:
         return batch
 
     def _max_bytes(self) -> float:
-        return min(self.settings.ingest.batch_size * self._bytes_per_reading, INBOX_BYTES / 2)
+        return min(self.settings.ingest.batch_size * self._bytes_per_reading, BATCH_BYTES)
 
     def _full(self) -> bool:
         return (
