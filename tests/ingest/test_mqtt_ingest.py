@@ -197,6 +197,45 @@ def test_the_inbox_holds_a_window_though_the_broker_sends_more(
     store.close()
 
 
+def test_a_batch_holds_about_batch_size_readings_whatever_their_size(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """Batches are measured in payload bytes, at the bytes a reading has taken so far: readings
+    with every optional field (some 250 bytes of JSON each) still fill batches of about
+    ``batch_size``. A fixed 80 bytes a reading made batches of a third of that, and each
+    write's fixed cost then set the pace (docs/benchmarks.md)."""
+    settings = _settings(
+        broker, f"sqlite:///{tmp_path}/radmon.db", batch_size=1000, batch_wait_s=5.0
+    )
+    store = _open_store(settings)
+    prepare_session(settings)
+    rich = {
+        "uncertainty": 2.5,
+        "counts": 31_416,
+        "interval_s": 600,
+        "precip_mm_h": 0.0,
+        "battery_v": 12.61,
+        "temperature_c": 31.5,
+        "status": 0,
+        "lat": 21.00123,
+        "lon": 107.00456,
+        "altitude_m": 12.5,
+    }
+    backlog = [
+        (topic, json.dumps([{**item, **rich} for item in json.loads(body)]).encode())
+        for topic, body in messages(60, 100)
+    ]
+    per_reading = sum(len(body) for _, body in backlog) / 6000
+    assert per_reading > 200  # the rich items this test is about
+    publish_all(broker, backlog)  # a backlog: batches fill by size, not by time
+    ingest = MqttIngest(store, settings)
+    with running(ingest):
+        wait_for(lambda: stored(store) == 6000, 60, "every reading")
+    # the first batch is sized by a first guess (150 bytes: 6 messages), then 10 a batch
+    assert ingest.counters.batches <= 8, ingest.counters
+    store.close()
+
+
 @pytest.mark.postgres
 def test_database_outage_mid_stream_loses_nothing(
     broker: Broker, pg_url: str, pg_admin_url: str, caplog: pytest.LogCaptureFixture
