@@ -23,25 +23,35 @@ class Column:
 
 
 class Columns:
-    """A table of per-station arrays (attribute access by name)."""
+    """A table of per-station arrays (attribute access by name).
+
+    Each array is an instance attribute of its own, found by Python's ordinary lookup: the
+    engine reads some 70 of them a step, and a ``__getattr__`` per read cost more than the
+    arithmetic of a small network.
+    """
 
     def __init__(self, spec: dict[str, Column]):
+        clash = set(spec) & set(dir(Columns))
+        if clash:
+            raise ValueError(f"column names {sorted(clash)} would hide the table's own")
         object.__setattr__(self, "_spec", spec)
-        object.__setattr__(self, "_arrays", {name: _new(col, 0) for name, col in spec.items()})
+        for name, col in spec.items():
+            object.__setattr__(self, name, _new(col, 0))
 
-    def __getattr__(self, name: str) -> np.ndarray:
-        try:
-            return self._arrays[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __getattr__(self, name: str) -> np.ndarray:  # only for names that are not columns
+        raise AttributeError(name)
 
     def __setattr__(self, name: str, value: np.ndarray) -> None:
         if name not in self._spec:
             raise AttributeError(f"no column {name!r}")
-        self._arrays[name][...] = value
+        self.__dict__[name][...] = value
+
+    @property
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {name: self.__dict__[name] for name in self._spec}
 
     def __len__(self) -> int:
-        return len(next(iter(self._arrays.values()))) if self._arrays else 0
+        return len(self.__dict__[next(iter(self._spec))]) if self._spec else 0
 
     def grow(self, n: int) -> None:
         """Make room for *n* stations; new ones get each column's fill value."""
@@ -50,13 +60,13 @@ class Columns:
             return
         for name, col in self._spec.items():
             fresh = _new(col, n)
-            fresh[:old] = self._arrays[name]
-            self._arrays[name] = fresh
+            fresh[:old] = self.__dict__[name]
+            object.__setattr__(self, name, fresh)
 
     def reset(self, rows: np.ndarray) -> None:
         """Give *rows* their fill values again (a station starting over)."""
         for name, col in self._spec.items():
-            self._arrays[name][rows] = col.fill
+            self.__dict__[name][rows] = col.fill
 
     def dump(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}.{name}": array for name, array in self._arrays.items()}
@@ -65,9 +75,10 @@ class Columns:
         for name, col in self._spec.items():
             key = f"{prefix}.{name}"
             if key in arrays:
-                self._arrays[name] = arrays[key].astype(col.dtype, copy=True)
+                loaded = arrays[key].astype(col.dtype, copy=True)
             else:  # a column added since the snapshot: new stations' value
-                self._arrays[name] = _new(col, len(self))
+                loaded = _new(col, len(self))
+            object.__setattr__(self, name, loaded)
 
 
 def _new(col: Column, n: int) -> np.ndarray:
