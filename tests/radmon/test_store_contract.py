@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from radmon.config import load_settings
-from radmon.models import AlarmState, Reading, Resolution, Severity, Station
+from radmon.models import AlarmState, Reading, Resolution, Severity, Station, reading_row
 from radmon.store import SchemaNotReady, Store
 from radmon.store.schema import alarms, readings, readings_daily, readings_hourly
 
@@ -79,6 +79,21 @@ def test_duplicates_within_one_batch_are_stored_once(store: Store) -> None:
     assert store.write_readings(batch + batch[::-1]) == 10
     assert count(store, readings) == 10
     assert rollup_total(store, readings_hourly) == 10
+
+
+def test_a_batch_partly_stored_already_keeps_only_the_new_ones(store: Store) -> None:
+    """A redelivery that overlaps new readings (the ingest's rows, not models): the first
+    attempt meets a stored key and is rolled back whole, the second keeps only the new."""
+    store.upsert_stations(STATIONS)
+    data = [reading_row(r) for r in minute_series("QN001", 120)]
+    assert store.write_readings(data[:70]) == 70
+    assert store.write_readings(data[40:]) == 50
+    assert store.write_readings(data[100:] + data[:10]) == 0
+    assert count(store, readings) == 120
+    assert rollup_total(store, readings_hourly) == 120
+    assert rollup_total(store, readings_daily) == 120
+    stored = store.series("QN001", T0, T0 + timedelta(hours=2), Resolution.RAW)
+    assert [p.mean_nsv_h for p in stored] == [r.dose_rate_nsv_h for r in data]
 
 
 def test_out_of_order_and_late_readings_keep_rollups_exact(store: Store) -> None:
