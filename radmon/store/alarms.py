@@ -128,7 +128,11 @@ def record(conn: Connection, items: Sequence[Alarm], now: datetime) -> list[Alar
         return []
     reports: dict[tuple[str, str, datetime], list[Alarm]] = {}
     for item in sorted(items, key=_key):
-        reports.setdefault(_key(item), []).append(item)
+        sequence = reports.setdefault(_key(item), [])
+        if len(sequence) > 1 and _superseded(sequence[-1], item):
+            sequence[-1] = item  # one round fewer, the same row and history
+        else:
+            sequence.append(item)
     stored = _find_many(conn, list(reports))
     stmt = _upsert_statement(conn)
     events: list[dict[str, Any]] = []
@@ -144,6 +148,27 @@ def record(conn: Connection, items: Sequence[Alarm], now: datetime) -> list[Alar
     if events:
         conn.execute(insert(alarm_events), events)
     return [stored[_key(item)] for item in items]
+
+
+def _superseded(report: Alarm, following: Alarm) -> bool:
+    """Whether applying *report* and then *following* leaves the row and its history as
+    *following* alone would: an active report of a known episode (not its first in this
+    call, whose "opened" line it makes) whose every merged field the next one carries at
+    least as far, at the same severity. A backlog judged in one slice reports each open
+    episode's growing peak many times; each report was one more round of upserts."""
+    return (
+        report.state.is_open
+        and report.cleared_at is None
+        and following.severity == report.severity
+        and _covers(following.updated_at, report.updated_at)
+        and _covers(following.peak_nsv_h, report.peak_nsv_h)
+        and (following.baseline_nsv_h is not None or report.baseline_nsv_h is None)
+    )
+
+
+def _covers(later: Any, earlier: Any) -> bool:
+    """Whether the larger of *later* and *earlier* (None the smallest) is *later*."""
+    return earlier is None or (later is not None and later >= earlier)
 
 
 def _find_many(

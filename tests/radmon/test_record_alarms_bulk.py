@@ -150,3 +150,50 @@ def test_many_changes_take_a_few_statements(store: Store) -> None:
     rounds = max(Counter((a.station_id, a.kind, a.opened_at) for a in batch).values())
     writes = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "INSERT"))]
     assert len(writes) <= rounds + 2 < len(batch) / 50, writes
+
+
+def test_a_growing_peak_takes_one_round_and_every_severity_step_keeps_its_line(
+    store: Store,
+) -> None:
+    """A backlog judged in one slice reports an open episode's growing peak many times: the
+    reports a later one at the same severity carries further are one round, not one each,
+    and the history still has every severity step (warning → alert → emergency)."""
+    steps = [Severity.WARNING] * 5 + [Severity.ALERT] * 5 + [Severity.EMERGENCY] * 5
+    batch = [
+        Alarm(
+            station_id="QN001",
+            kind="step",
+            category=Category.RADIOLOGICAL,
+            severity=severity,
+            state=AlarmState.ACTIVE_UNACK,
+            opened_at=T0,
+            updated_at=T0 + i * MIN,
+            peak_nsv_h=100.0 + i,
+            baseline_nsv_h=None if i == 2 else 80.0 + i,
+            details={"at": i},
+        )
+        for i, severity in enumerate(steps)
+    ]
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        together = store.record_alarms(batch)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    stored, history = rows(store), histories(store)
+    upserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO ALARMS")]
+    assert len(upserts) <= 5 < len(batch), upserts
+    assert [line[2] for line in history[("QN001", "step", T0)] if line[0] == "severity"] == [
+        {"from": "warning", "to": "alert"},
+        {"from": "alert", "to": "emergency"},
+    ]
+    forget(store)
+    for item in batch:
+        store.record_alarms([item])
+    assert rows(store) == stored
+    assert histories(store) == history
+    assert answers(together) == answers([together[-1]] * len(batch))
