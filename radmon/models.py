@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
+from operator import attrgetter
 from typing import Annotated, Any, NamedTuple, TypeVar
 
 from pydantic import (
@@ -169,21 +170,11 @@ def reading_row(r: AnyReading) -> ReadingRow:
     """*r* as a row (a row is returned as it is)."""
     if type(r) is ReadingRow:
         return r
-    return ReadingRow(
-        r.station_id,
-        r.time,
-        r.dose_rate_nsv_h,
-        r.uncertainty_nsv_h,
-        r.counts,
-        r.interval_s,
-        r.precip_mm_h,
-        r.battery_v,
-        r.temperature_c,
-        r.status,
-        r.lat,
-        r.lon,
-        r.altitude_m,
-    )
+    return _make_row(_row_values(r))
+
+
+_row_values = attrgetter(*ReadingRow._fields)  # a Reading's fields, in the row's order
+_make_row = ReadingRow._make
 
 
 class WireReading(BaseModel):
