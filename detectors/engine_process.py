@@ -13,6 +13,7 @@ engine from the saved state and the stored readings.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import signal
 import threading
@@ -59,6 +60,9 @@ class EngineProcess:
         self.process.start()
         child_end.close()
         self._finalizer = weakref.finalize(self, _shut, self._conn, self.process)
+        # at exit, multiprocessing terminates daemon children and joins them; this child
+        # ignores SIGTERM, so it must be shut first, and atexit runs the last registered first
+        atexit.register(self._finalizer)
 
     def feed(self, readings: Iterable[Judged]) -> list[Alarm]:
         return self.feed_columns(*reading_columns(readings))
@@ -91,6 +95,7 @@ class EngineProcess:
     def close(self) -> None:
         """End the child (it has nothing to save: the caller saves snapshots)."""
         self._finalizer()
+        atexit.unregister(self._finalizer)
 
     def _call(self, name: str, *args: Any) -> Any:
         with self._lock:

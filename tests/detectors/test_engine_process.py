@@ -7,6 +7,9 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -73,6 +76,36 @@ def test_a_dead_process_is_reported_as_lost(child: EngineProcess) -> None:
     child.process.join(10)
     with pytest.raises(EngineLost):
         child.feed(STEPS[1])
+
+
+def test_a_program_that_exits_without_closing_its_engine_still_exits(tmp_path) -> None:
+    """multiprocessing's exit handler joins its daemon children after SIGTERM, which the
+    child ignores; a weakref.finalize made before multiprocessing was imported runs after
+    that handler, so without the engine's own exit hook the program would wait forever."""
+    script = tmp_path / "forgets.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import weakref
+
+            class Early: ...
+
+            early = Early()
+            weakref.finalize(early, print, "early finalizer ran")
+            from detectors.engine_process import EngineProcess
+
+            if __name__ == "__main__":
+                kept = EngineProcess()
+                print("engine at", kept.now, flush=True)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, cwd=os.getcwd()
+    )
+    assert done.returncode == 0, done.stderr
+    assert "engine at" in done.stdout
+    assert "early finalizer ran" in done.stdout
 
 
 def run_with_a_kill(detection: LiveDetection, store: Store, kill_at: int, then) -> None:
