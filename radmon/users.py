@@ -106,9 +106,10 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 @cache
-def _dummy_hash() -> str:
-    """A hash nobody's password matches, verified for unknown names so they take as long."""
-    return _hasher.hash("radmon: no such user")
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash nobody's password matches, verified for unknown names so they take as long: made
+    by the hasher in use, so that it costs what a user's hash costs."""
+    return hasher.hash("radmon: no such user")
 
 
 def _user(row: RowMapping) -> User:
@@ -143,7 +144,7 @@ def authenticate(store: Store, name: str, password: str) -> User | None:
         with store.engine.connect() as conn:
             row = sql.fetch(conn, name)
     if row is None:
-        _verify(_dummy_hash(), password)
+        _verify(_dummy_hash(_hasher), password)
         return None
     stored = row["password_hash"]
     if not _verify(stored, password) or row["disabled"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 
 import pytest
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -174,6 +174,25 @@ def test_unknown_names_cost_a_verification_too(
     authenticate(store, "ghost", "wrong password")
     authenticate(store, "bad name!", "wrong password")
     assert CountingHasher.verified == 3
+
+
+class RecordingHasher(PasswordHasher):
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        self.checked = hash
+        return super().verify(hash, password)
+
+
+def test_an_unknown_name_costs_what_the_hasher_in_use_costs(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dummy hash follows the hasher: one made by an earlier hasher would cost that
+    hasher's time, not the time a user's hash now takes."""
+    authenticate(store, "ghost", "wrong password")  # a dummy hash by the default hasher
+    cheap = RecordingHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(users, "_hasher", cheap)
+    authenticate(store, "ghost", "wrong password")
+    used = extract_parameters(cheap.checked)
+    assert (used.time_cost, used.memory_cost) == (1, 8)
 
 
 # -- radmon users (the sub-app) ----------------------------------------------------------------
