@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import xstatic.pkg.leaflet as xstatic_leaflet
-from fastapi import FastAPI, Request, status
+from fastapi import Depends, FastAPI, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
@@ -30,6 +30,7 @@ from dashboard import (
 from dashboard.access import LoginRequired
 from dashboard.audit import AuditWrites
 from dashboard.ratelimit import LoginThrottle
+from dashboard.repeated_params import one_value_each
 from ingest.stations import StationDirectory
 from radmon.config import Settings
 from radmon.store import SchemaNotReady, Store
@@ -89,6 +90,7 @@ def create_app(
         title="radmon",
         version=radmon.__version__,
         summary="Environmental gamma dose-rate monitoring: live stations and their readings.",
+        dependencies=[Depends(one_value_each)],
     )
     app.state.store = store
     app.state.settings = settings

@@ -285,6 +285,38 @@ def test_stats_refuse_naive_times(client: TestClient) -> None:
     assert "time zone" in response.json()["detail"]
 
 
+# -- repeated parameters ---------------------------------------------------------------------
+
+
+def test_a_repeated_one_valued_parameter_is_422_naming_it(client: TestClient) -> None:
+    # Starlette would read the last start alone: a period the client never wrote by itself.
+    query = "start=2026-01-10T00:00:00Z&start=2026-01-01T00:00:00Z&end=2026-01-11T00:00:00Z"
+    response = client.get(f"/api/v1/stats?{query}")
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", "start"]
+    assert "start takes one value; it was given 2" in error["msg"]
+
+    response = client.get("/api/v1/alarms?state=open&state=all&limit=5&limit=6")
+    assert response.status_code == 422
+    assert sorted(e["loc"][1] for e in response.json()["detail"]) == ["limit", "state"]
+
+
+def test_a_list_parameter_may_repeat(client: TestClient) -> None:
+    stations = client.get("/api/v1/stats?station_id=QN-002&station_id=HP-003")
+    assert stations.status_code == 200
+    assert sorted(s["station_id"] for s in stations.json()) == ["HP-003", "QN-002"]
+    alarms = client.get("/api/v1/alarms?severity=alert&severity=emergency&state=all")
+    assert alarms.status_code == 200
+
+
+def test_pages_keep_the_last_of_a_repeated_parameter(client: TestClient) -> None:
+    # Pages are not the API: a link that repeats ?lang= still opens, in its last language.
+    page = client.get("/?lang=vi&lang=en")
+    assert page.status_code == 200
+    assert '<html lang="en"' in page.text
+
+
 # -- access ----------------------------------------------------------------------------------
 
 
