@@ -4,6 +4,9 @@ Starlette keeps the last of ``?actor=a&actor=b``, so the API would answer for a 
 client did not ask for alone. Which parameters may repeat is read from the API's own OpenAPI
 document (an array, like ``station_id`` of ``/stats``), so the API refuses exactly what its
 document does not allow.
+
+It runs before the routes' own sign-in checks, so a visitor may see this 422 instead of a 401:
+it names only what the request itself sent, against the public ``/openapi.json``.
 """
 
 from __future__ import annotations
