@@ -7,6 +7,8 @@ access like the API.
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
@@ -25,9 +27,22 @@ _INGEST = (
 )
 
 
+def _number(value: float) -> str:
+    """Every digit of a count: ``:g`` keeps six, so 1,498,261 readings read as 1.49826e+06,
+    a counter that stood still for ten readings at a time and a scraper that never saw the
+    last of them."""
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
 def _lines(name: str, kind: str, text: str, samples: list[tuple[str, float]]) -> list[str]:
     head = [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-    return head + [f"{name}{labels} {value:g}" for labels, value in samples]
+    return head + [f"{name}{labels} {_number(value)}" for labels, value in samples]
 
 
 @router.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
