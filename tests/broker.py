@@ -41,10 +41,13 @@ def free_port() -> int:
 class Broker:
     """One mosquitto process; ``stop``/``start`` keep its port and its persisted sessions."""
 
-    def __init__(self, workdir: Path, port: int | None = None, autosave_s: int = 1) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, autosave_s: int = 1, acl: str | None = None
+    ) -> None:
         """*autosave_s*: how often the persistence file is rewritten (whole: with a large
         queue that costs the broker most of a core); tests keep it short, benchmarks take the
-        deployed broker's 30 s."""
+        deployed broker's 30 s. *acl*: the text of an ACL file (``self.acl``: rewrite it and
+        restart to change what is allowed)."""
         if MOSQUITTO is None:
             raise RuntimeError("no mosquitto binary on PATH")
         self.workdir = workdir
@@ -53,6 +56,9 @@ class Broker:
         self.conf = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"
         workdir.mkdir(parents=True, exist_ok=True)
+        self.acl = workdir / "acl"
+        if acl is not None:
+            self.acl.write_text(acl)
         self.conf.write_text(
             # run as root, mosquitto would switch to its own user, which cannot write here
             f"user {getpass.getuser()}\n"
@@ -64,7 +70,7 @@ class Broker:
             "max_queued_messages 0\n"
             "max_inflight_messages 0\n"
             "persistent_client_expiration 1d\n"
-            f"log_dest file {self.log}\n"
+            f"log_dest file {self.log}\n" + (f"acl_file {self.acl}\n" if acl is not None else "")
         )
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -157,6 +157,17 @@ class Spool:
         )
         return [SpooledRow(*row) for row in cur.fetchall()]
 
+    def take_station(
+        self, station_id: str, after_id: int, up_to_id: int, limit: int
+    ) -> list[SpooledRow]:
+        """Up to *limit* rows of one station with ids in (*after_id*, *up_to_id*], oldest first."""
+        cur = self._db.execute(
+            "SELECT id, station_id, time, payload FROM spool "
+            "WHERE id > ? AND id <= ? AND station_id = ? ORDER BY id LIMIT ?",
+            (after_id, up_to_id, station_id, limit),
+        )
+        return [SpooledRow(*row) for row in cur.fetchall()]
+
     def delete(self, ids: Sequence[int]) -> None:
         """Forget rows the broker has acknowledged."""
         if not ids:
