@@ -23,6 +23,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
@@ -174,7 +175,7 @@ class MqttIngest:
         decoded: asyncio.Queue[tuple[list[_Received], Decoded] | None] = asyncio.Queue(1)
         gathering = asyncio.create_task(self._gather(stop, decoded))
         try:
-            while (item := await decoded.get()) is not None:
+            while (item := await _next_or_failure(decoded, gathering)) is not None:
                 await self._commit(*item, stop)
         finally:
             gathering.cancel()
@@ -287,6 +288,21 @@ def _refused(readings: list[ReadingRow], exc: Exception) -> list[DeadLetter]:
         )
         for r in readings
     ]
+
+
+async def _next_or_failure(queue: asyncio.Queue[Any], producer: asyncio.Task[None]) -> Any:
+    """The next item of *queue*; if its *producer* fails first, its exception: a gatherer
+    that died must stop the ingest loudly, not leave it waiting for batches forever."""
+    getter = asyncio.ensure_future(queue.get())
+    try:
+        await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not getter.done():
+            getter.cancel()
+    if getter.done() and not getter.cancelled():
+        return getter.result()
+    producer.result()  # raises what stopped it
+    return None
 
 
 async def _first_of(*events: asyncio.Event) -> asyncio.Event:

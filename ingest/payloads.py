@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import sys
 from dataclasses import dataclass, field
@@ -32,8 +33,10 @@ from radmon.models import (
     reading_row,
     to_reading,
 )
-from radmon.times import zone
+from radmon.times import EARLIEST, LATEST, zone
 from radmon.units import MAX_PLAUSIBLE_NSV_H, factor_to_nsv_h
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -72,11 +75,16 @@ def decode_message(
         )
         return Decoded(letters=[_letter(ctx, station_id, reason, raw)])
     station = stations.get(station_id)
-    if station is not None:
-        readings = _plain(raw, station, ctx)
-        if readings is not None:
-            return Decoded(readings=readings)
-    return _careful(raw, station_id, station, ctx)
+    try:
+        if station is not None:
+            readings = _plain(raw, station, ctx)
+            if readings is not None:
+                return Decoded(readings=readings)
+        return _careful(raw, station_id, station, ctx)
+    except Exception as exc:  # a message must never stop the ingest: keep it, say why
+        log.exception("a message of %s could not be decoded", station_id)
+        reason = f"could not be decoded ({type(exc).__name__}: {exc}); report this message"
+        return Decoded(letters=[_letter(ctx, station_id, reason[:2000], raw)])
 
 
 # -- the plain path ------------------------------------------------------------------------
@@ -171,12 +179,17 @@ def _plain(raw: bytes, station: Station, ctx: Context) -> list[ReadingRow] | Non
                     moment = moment.replace(tzinfo=zone(zone_name))
                 except InputError:
                     return None
-            moment = moment.astimezone(UTC)
+            try:
+                moment = moment.astimezone(UTC)
+            except OverflowError:
+                return None
         else:
             try:
                 moment = _fromtimestamp(when, tz=UTC)
             except (OverflowError, OSError, ValueError):
                 return None
+        if not EARLIEST <= moment < LATEST:
+            return None
         if moment > surely_in_time and (moment - received).total_seconds() > skew:
             return None
         factor = _FACTORS.get((item.unit, sensitivity))
@@ -240,6 +253,10 @@ def _careful(raw: bytes, station_id: str, station: Station | None, ctx: Context)
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         out.letters.append(_letter(ctx, station_id, f"malformed JSON: {exc}", raw))
+        return out
+    except RecursionError:
+        reason = "malformed JSON: nested too deeply (a reading is an object, a batch an array)"
+        out.letters.append(_letter(ctx, station_id, reason, raw))
         return out
     if isinstance(document, dict):
         items, batch = [document], False

@@ -287,6 +287,13 @@ class DeadLetter(BaseModel):
     # unset: the payload itself
     key: str | None = Field(default=None, exclude=True)
 
+    @field_validator("origin", "station_id", "reason", "payload")
+    @classmethod
+    def _no_nul(cls, text: str | None) -> str | None:
+        """PostgreSQL text cannot hold NUL: a letter about a NUL byte would itself be refused
+        (and was, stopping the ingest); it is kept as JSON spells it."""
+        return text.replace("\x00", "\\u0000") if text and "\x00" in text else text
+
 
 DEAD_LETTER_MAX_PAYLOAD = 65536
 

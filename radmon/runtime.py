@@ -169,9 +169,13 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
         on_alarms = alerting.alarms_changed if alerting is not None else None
         detection = LiveDetection(store, settings, on_alarms=on_alarms)
         await asyncio.to_thread(detection.warm_up)
-        later.append((detection_stop, asyncio.create_task(detection.run(detection_stop))))
+        later.append(
+            (detection_stop, asyncio.create_task(detection.run(detection_stop), name="detection"))
+        )
     if alerting is not None:
-        later.append((alerting_stop, asyncio.create_task(alerting.run(alerting_stop))))
+        later.append(
+            (alerting_stop, asyncio.create_task(alerting.run(alerting_stop), name="alerting"))
+        )
     on_stored = detection.feed if detection is not None else None
     if simulator is not None:
         from ingest import stream
@@ -186,14 +190,18 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
             await until_done(store.write_readings, batch, stop=stop)
             await hand_over(on_stored, batch)
 
-        tasks.append(asyncio.create_task(stream(simulator, sink, settings.simulator.speed, stop)))
+        tasks.append(
+            asyncio.create_task(
+                stream(simulator, sink, settings.simulator.speed, stop), name="simulator"
+            )
+        )
     if settings.mqtt.enabled:
         from ingest.mqtt import MqttIngest
 
         ingest = MqttIngest(store, settings, on_stored)
-        tasks.append(asyncio.create_task(ingest.run(stop)))
+        tasks.append(asyncio.create_task(ingest.run(stop), name="MQTT ingest"))
     if store.dialect == "postgresql":
-        tasks.append(asyncio.create_task(keep_rollups_current(store, stop)))
+        tasks.append(asyncio.create_task(keep_rollups_current(store, stop), name="rollups"))
     app = create_app(store, settings, open_reads=open_reads, ingest=ingest, on_stored=on_stored)
     settle_collector()
     config = uvicorn.Config(
@@ -206,6 +214,19 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
         forwarded_allow_ips=settings.web.trusted_proxies,
     )
     server = uvicorn.Server(config)
+    failed: list[str] = []
+
+    def stop_if_failed(task: asyncio.Task[None]) -> None:
+        # A node whose ingest or detectors died must not go on looking healthy: it stops,
+        # non-zero, and its service manager starts it again.
+        if task.cancelled() or stop.is_set() or task.exception() is None:
+            return
+        failed.append(task.get_name())
+        log.critical("%s failed; stopping the node", task.get_name(), exc_info=task.exception())
+        server.should_exit = True
+
+    for task in [*tasks, *(task for _, task in later)]:
+        task.add_done_callback(stop_if_failed)
     # uvicorn re-raises the signal that stopped it once it has shut down: SIGTERM's default
     # disposition would kill the process before the tasks below finish, and SIGINT would
     # surface as a KeyboardInterrupt traceback. With these handlers the re-raise returns, the
@@ -224,6 +245,8 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
         if detection is not None:
             detection.close()
         store.close()
+    if failed:
+        raise SystemExit(f"radmon: stopped because {', '.join(failed)} failed (see the log)")
 
 
 def settle_collector() -> None:

@@ -21,6 +21,12 @@ def zone(name: str) -> ZoneInfo:
         raise InputError(f"time zone {name!r} is not a known IANA zone name") from exc
 
 
+# Readings outside these years are a broken clock, and the calendar arithmetic of daily
+# buckets and periods near datetime's own limits would overflow on them.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
 def parse_time(value: object, station_timezone: str | None = None) -> datetime:
     """Parse ISO 8601 text, Unix seconds or a datetime into an aware UTC datetime."""
     if isinstance(value, str):  # the common case first
@@ -39,7 +45,7 @@ def parse_time(value: object, station_timezone: str | None = None) -> datetime:
         if not math.isfinite(value):
             raise InputError(f"time {value!r} is not a finite number of Unix seconds")
         try:
-            return datetime.fromtimestamp(value, tz=UTC)
+            moment = datetime.fromtimestamp(value, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
             raise InputError(f"time {value!r} is out of range as Unix seconds") from exc
     else:
@@ -51,7 +57,16 @@ def parse_time(value: object, station_timezone: str | None = None) -> datetime:
                 "station's timezone"
             )
         moment = moment.replace(tzinfo=zone(station_timezone))
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+07:00 has no UTC
+        raise InputError(f"time {value!r} is out of range") from exc
+    if not EARLIEST <= moment < LATEST:
+        raise InputError(
+            f"time {value!r} is outside the years {EARLIEST.year}-{LATEST.year - 1}: "
+            "check the probe's clock"
+        )
+    return moment
 
 
 def ensure_utc(moment: datetime) -> datetime:

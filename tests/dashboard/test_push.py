@@ -88,3 +88,15 @@ def test_metrics_count_dead_letters_for_a_local_scraper(
     local = TestClient(create_app(seeded, settings), client=("127.0.0.1", 40000))
     text = local.get("/metrics").text
     assert 'radmon_dead_letters{source="http"} 1' in text.splitlines()
+
+
+def test_bodies_that_once_answered_500_are_422_and_dead_letters(
+    closed_client: TestClient, seeded: Store
+) -> None:
+    from tests.ingest.test_mqtt_ingest import POISON
+
+    token = seeded.issue_station_token("HP-003")
+    for body in POISON:
+        answer = _post(closed_client, token, body)
+        assert answer.status_code == 422, (body[:60], answer.text)
+    assert len(seeded.dead_letters(source="http")) == len(POISON)

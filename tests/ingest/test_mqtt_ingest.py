@@ -148,6 +148,40 @@ def test_round_trip_with_batches_and_garbage(broker: Broker, tmp_path: Path) -> 
     store.close()
 
 
+POISON = [
+    # no UTC for it: astimezone overflows
+    b'{"time": "0001-01-01T00:00:00+07:00", "dose_rate": 1, "unit": "nSv/h"}',
+    b'{"time": "9999-12-31T23:00:00-05:00", "dose_rate": 1, "unit": "nSv/h"}',
+    b"[" * 5000 + b"]" * 5000,  # deeper than the JSON parser's recursion
+    # a NUL byte: its dead letter once failed PostgreSQL's text type, and the ingest stopped
+    b'{"time": "2026-12-07T18:40:00Z", "dose_rate": 1, "unit": "nSv/h"}\x00',
+]
+
+
+@pytest.mark.postgres
+def test_messages_that_once_stopped_the_ingest_are_dead_letters(
+    broker: Broker, pg_url: str
+) -> None:
+    """Each of these, never acknowledged, stopped the ingest for every station on every
+    restart. Now each is one dead letter with its reason, and the readings after it land."""
+    settings = _settings(broker, pg_url)
+    store = _open_store(settings)
+    prepare_session(settings)
+    good = list(messages(20, 5))
+    ingest = MqttIngest(store, settings)
+    with running(ingest):
+        publish_all(broker, [("radmon/v1/QN001/dose", body) for body in POISON] + good)
+        wait_for(lambda: ingest.counters.messages == len(POISON) + len(good), 30, "every message")
+    assert stored(store) == 20 * 5
+    letters = store.dead_letters()
+    assert len(letters) == len(POISON)
+    reasons = " | ".join(sorted(letter.reason for letter in letters))
+    assert "out of range" in reasons
+    assert "nested too deeply" in reasons
+    assert any(letter.payload.endswith("\\u0000") for letter in letters), reasons
+    store.close()
+
+
 def test_broker_restart_mid_stream_loses_nothing(broker: Broker, tmp_path: Path) -> None:
     settings = _settings(broker, f"sqlite:///{tmp_path}/radmon.db", receive_maximum=4)
     store = _open_store(settings)
