@@ -30,7 +30,7 @@ from dashboard import (
 from dashboard.access import LoginRequired
 from dashboard.audit import AuditWrites
 from dashboard.ratelimit import LoginThrottle
-from dashboard.repeated_params import one_value_each
+from dashboard.request_rules import check_parameters
 from ingest.stations import StationDirectory
 from radmon.config import Settings
 from radmon.store import SchemaNotReady, Store
@@ -90,7 +90,7 @@ def create_app(
         title="radmon",
         version=radmon.__version__,
         summary="Environmental gamma dose-rate monitoring: live stations and their readings.",
-        dependencies=[Depends(one_value_each)],
+        dependencies=[Depends(check_parameters)],
     )
     app.state.store = store
     app.state.settings = settings

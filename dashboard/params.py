@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import HTTPException
 
+from radmon.times import EARLIEST, LATEST
+
 DEFAULT_SPAN = timedelta(hours=24)
 
 # An unencoded '+' in a query string arrives as a space: '…T10:00:00 07:00' meant '+07:00'.
@@ -35,7 +37,15 @@ def parse_instant(name: str, value: str) -> datetime:
         raise _unprocessable(
             f"{name}={value!r} has no time zone; add one, e.g. 'Z' or '+07:00' (%2B07:00 in a URL)"
         )
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = EARLIEST - timedelta(days=1)  # 0001-01-01T00:00+07:00: refused just below
+    if not EARLIEST <= moment < LATEST:
+        raise _unprocessable(
+            f"{name}={value!r} is outside the years {EARLIEST.year}-{LATEST.year - 1}"
+        )
+    return moment
 
 
 def period(

@@ -451,3 +451,22 @@ def test_same_answers_on_postgresql(pg_url: str, tmp_path, now: datetime) -> Non
             assert [p["count"] for p in daily] == [DAY_READINGS]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/stations/HN-001/readings?end=0001-01-01T00:00:00Z",
+        "/api/v1/stations/HN-001/readings?start=0001-01-01T00:00:00%2B07:00&end=0001-01-02T00:00:00Z",
+        "/api/v1/stations/HN-001/readings?start=9999-12-31T00:00:00Z&resolution=day",
+        "/api/v1/stats?end=0001-01-01T01:00:00Z",
+        "/api/v1/stations/%00/readings",
+        "/api/v1/alarms?station_id=%00",
+        "/api/v1/stats?station_id=%00",
+        "/api/v1/alarms?before=2147483648",
+        "/api/v1/alarms/2147483648",
+    ],
+)
+def test_what_once_answered_500_is_refused_with_a_reason(client: TestClient, url: str) -> None:
+    answer = client.get(url)
+    assert answer.status_code == 422, answer.text
