@@ -18,6 +18,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 import annotated_types
 import msgspec
+from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.stations import StationDirectory
 from radmon.config import IngestSettings
@@ -81,6 +82,8 @@ def decode_message(
             if readings is not None:
                 return Decoded(readings=readings)
         return _careful(raw, station_id, station, ctx)
+    except SQLAlchemyError:
+        raise  # the store is away (reading the stations): not the message's fault
     except Exception as exc:  # a message must never stop the ingest: keep it, say why
         log.exception("a message of %s could not be decoded", station_id)
         reason = f"could not be decoded ({type(exc).__name__}: {exc}); report this message"

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from radmon.models import Station
+
+log = logging.getLogger(__name__)
 
 
 class StationDirectory:
-    """Looks stations up by id; an unknown id re-reads the store at most every *refresh_s*.
+    """Looks stations up by id, re-reading the store at most every *refresh_s*.
 
-    So a station imported while ``radmon serve`` runs is accepted within seconds, and a
-    flood of messages for an unknown station cannot turn into a flood of queries.
+    So a station imported or changed while ``radmon serve`` runs (its calibration, its time
+    zone) counts within seconds, and a flood of messages for an unknown station cannot turn
+    into a flood of queries. If the store cannot be read, the stations last read stay.
     """
 
     def __init__(
@@ -30,15 +36,20 @@ class StationDirectory:
         self._loaded_at: float | None = None
 
     def get(self, station_id: str) -> Station | None:
-        found = self._by_id.get(station_id)
-        if found is None and self._stale():
+        if self._stale():
             self.reload()
-            found = self._by_id.get(station_id)
-        return found
+        return self._by_id.get(station_id)
 
     def reload(self) -> None:
         with self._lock:
-            self._by_id = {s.station_id: s for s in self._load()}
+            try:
+                loaded = self._load()
+            except SQLAlchemyError:
+                if self._loaded_at is None:
+                    raise  # nothing to go on
+                log.warning("cannot re-read the stations; keeping those read before", exc_info=True)
+            else:
+                self._by_id = {s.station_id: s for s in loaded}
             self._loaded_at = self._clock()
 
     def _stale(self) -> bool:

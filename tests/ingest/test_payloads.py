@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.exc import OperationalError
 
 from ingest.payloads import Context, decode_message
 from ingest.stations import StationDirectory
@@ -109,6 +110,37 @@ def test_a_new_station_is_seen_after_the_refresh_interval() -> None:
     assert directory.get("QN001") is None  # no store query per unknown message
     clock[0] = 10.0
     assert directory.get("QN001") is not None
+
+
+def test_a_changed_station_counts_after_the_refresh_interval() -> None:
+    # A re-import that set a probe's calibration or time zone went unseen until a restart:
+    # a known station was never read again, and its readings were judged by the old row.
+    rows = {s.station_id: s for s in STATIONS}
+    clock = [0.0]
+    directory = StationDirectory(lambda: list(rows.values()), refresh_s=10, clock=lambda: clock[0])
+    assert directory.get("QN001").timezone is None
+    rows["QN001"] = rows["QN001"].model_copy(update={"timezone": "Asia/Ho_Chi_Minh"})
+    clock[0] = 5.0
+    assert directory.get("QN001").timezone is None  # at most one store query per interval
+    clock[0] = 10.0
+    assert directory.get("QN001").timezone == "Asia/Ho_Chi_Minh"
+
+
+def test_stations_stay_when_the_store_cannot_be_read() -> None:
+    calls = [0]
+
+    def load() -> list[Station]:
+        calls[0] += 1
+        if calls[0] > 1:
+            raise OperationalError("SELECT", {}, Exception("the database is away"))
+        return list(STATIONS)
+
+    clock = [0.0]
+    directory = StationDirectory(load, refresh_s=10, clock=lambda: clock[0])
+    assert directory.get("QN001") is not None
+    clock[0] = 10.0
+    assert directory.get("QN001") is not None
+    assert calls[0] == 2
 
 
 _JSON = st.recursive(
