@@ -17,7 +17,7 @@ import typer
 from radmon import __version__, audit
 from radmon.cli_alarms import alarms_app, notifications_app, silences_app
 from radmon.cli_audit import audit_app
-from radmon.cli_common import ConfigOption, ready_store
+from radmon.cli_common import ConfigOption, ready_store, replaced_when_complete
 from radmon.cli_tokens import tokens_app
 from radmon.cli_users import users_app
 from radmon.config import Settings, load_settings
@@ -194,7 +194,7 @@ def export_cmd(
                 store, fmt, sys.stdout, **period, stations=station, **_options(option)
             )
         else:
-            with output.open("w", encoding="utf-8", newline="") as out:
+            with replaced_when_complete(output) as out:
                 report = export_readings(
                     store, fmt, out, **period, stations=station, **_options(option)
                 )

@@ -4,15 +4,16 @@ under ``typer.testing.CliRunner`` too)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
 from radmon.config import CONFIG_ENV, load_settings
-from radmon.errors import RadmonError
+from radmon.errors import InputError, RadmonError
 
 if TYPE_CHECKING:
     from radmon.store import Store
@@ -49,3 +50,21 @@ def ready_store(config: Path | None) -> Iterator[Store]:
         yield store
     finally:
         store.close()
+
+
+@contextmanager
+def replaced_when_complete(path: Path) -> Iterator[TextIO]:
+    """A text file that takes *path*'s place only once it is written whole: a refused request
+    or a failure half-way leaves whatever was at *path* as it was (an export used to empty
+    the user's file before it found the station unknown)."""
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        out = part.open("x", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror}") from exc
+    try:
+        with out:
+            yield out
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)

@@ -86,3 +86,23 @@ def test_tokens_are_issued_only_for_known_stations(tmp_path: Path) -> None:
     assert run("tokens", "add", "XX1", cwd=tmp_path, env=env).returncode == 2
     revoked = run("tokens", "revoke", "QN001", cwd=tmp_path, env=env)
     assert "1 token(s) of QN001 revoked" in revoked.stdout
+
+
+def test_a_refused_export_leaves_the_output_file_as_it_was(tmp_path: Path) -> None:
+    env = _prepared(tmp_path)
+    kept = tmp_path / "kept.csv"
+    kept.write_text("precious\n")
+    period = ["--start", "2026-01-01T00:00:00Z", "--end", "2026-01-02T00:00:00Z"]
+    refused = run(
+        "export", "csv", *period, "-o", str(kept), "--station", "NOPE", cwd=tmp_path, env=env
+    )
+    assert refused.returncode == 2 and "NOPE" in refused.stderr
+    assert kept.read_text() == "precious\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    nowhere = run(
+        "export", "csv", *period, "-o", str(tmp_path / "no" / "x.csv"), cwd=tmp_path, env=env
+    )
+    assert nowhere.returncode == 2 and "cannot write" in nowhere.stderr, nowhere.stderr
+    done = run("export", "csv", *period, "-o", str(kept), cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert kept.read_text().startswith("time,station_id,dose_rate_nsv_h")
