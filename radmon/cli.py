@@ -6,13 +6,17 @@ Bad input exits with status 2 and a message naming the file, line or key; nothin
 from __future__ import annotations
 
 import asyncio
+import csv
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic_settings import SettingsError
+from sqlalchemy.exc import OperationalError
 
 from radmon import __version__, audit
 from radmon.cli_alarms import alarms_app, notifications_app, silences_app
@@ -20,7 +24,7 @@ from radmon.cli_audit import audit_app
 from radmon.cli_common import ConfigOption, ready_store, replaced_when_complete
 from radmon.cli_tokens import tokens_app
 from radmon.cli_users import users_app
-from radmon.config import Settings, load_settings
+from radmon.config import CONFIG_ENV, Settings, load_settings
 from radmon.errors import InputError, RadmonError
 
 if TYPE_CHECKING:
@@ -62,8 +66,13 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
+    config: ConfigOption = None,
 ) -> None:
     """radmon: environmental radiation monitoring and incident response."""
+    if config is not None:
+        # `radmon --config F db upgrade` as well as `radmon db upgrade --config F`: every
+        # command's own --config falls back to this variable
+        os.environ[CONFIG_ENV] = str(config)
 
 
 @db_app.command("upgrade")
@@ -339,3 +348,15 @@ def main() -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    except (UnicodeError, csv.Error, SettingsError) as exc:  # input no command checked itself
+        typer.echo(f"radmon: bad input: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        typer.echo(f"radmon: {exc.filename}: {exc.strerror}", err=True)
+        sys.exit(2)
+    except OperationalError as exc:  # not the user's input, but no traceback either
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        typer.echo(f"radmon: the database is unavailable: {reason}", err=True)
+        sys.exit(1)

@@ -234,3 +234,24 @@ def _group(pgid: int) -> list[int]:
         if int(fields[2]) == pgid and fields[0] != "Z":
             alive.append(int(stat.parent.name))
     return alive
+
+
+def test_config_may_come_before_the_command(tmp_path: Path) -> None:
+    config = tmp_path / "radmon.yaml"
+    config.write_text(f"database:\n  url: sqlite:///{tmp_path}/given.db\n")
+    done = run("--config", str(config), "db", "upgrade", cwd=tmp_path, env={})
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "given.db").exists()
+
+
+def test_undecodable_or_unreachable_input_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    env = {"RADMON_DATABASE__URL": f"sqlite:///{tmp_path}/r.db"}
+    assert run("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(b"station_id,name,lat,lon\nL1,H\xe0,21,107\n")
+    bad = run("stations", "import", str(latin1), cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+    away = {"RADMON_DATABASE__URL": "postgresql://postgres@127.0.0.1:9/none"}
+    down = run("users", "list", cwd=tmp_path, env=away)
+    assert down.returncode == 1 and "Traceback" not in down.stderr, down.stderr
+    assert "the database is unavailable" in down.stderr
