@@ -122,10 +122,19 @@ class EdgeSettings(Section):
     @classmethod
     def _one_probe_per_station(cls, value: list[ProbeSettings]) -> list[ProbeSettings]:
         seen: set[str] = set()
+        ports: set[str] = set()
         for probe in value:
             if probe.station_id in seen:
                 raise ValueError(f"station_id {probe.station_id!r} is polled twice")
             seen.add(probe.station_id)
+            # each probe opens its port alone, and a serial port opens once: a second probe
+            # on the same bus would be offline for ever
+            if probe.transport != "tcp" and probe.serial_port in ports:
+                raise ValueError(
+                    f"serial_port {probe.serial_port!r} has two probes; probes sharing one "
+                    "RS-485 bus are not supported: give each probe its own port"
+                )
+            ports.add(probe.serial_port or "")
         return value
 
 

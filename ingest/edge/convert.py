@@ -25,6 +25,9 @@ def iso_z(moment: datetime) -> str:
     )
 
 
+INT32_MAX = 2**31 - 1
+
+
 def to_payload(
     station_id: str, moment: datetime, sample: Sample, sensitivity: float | None
 ) -> dict[str, Any]:
@@ -40,10 +43,13 @@ def to_payload(
         counts = extra.pop("counts")
         if not math.isfinite(counts):
             raise InputError(f"counts {counts!r} is not a finite number")
-        fields["counts"] = round(counts)
+        if round(counts) <= INT32_MAX:  # a counter past what a reading carries: the dose stays
+            fields["counts"] = round(counts)
     fields.update(extra)
     if sample.status is not None:
-        fields["status"] = sample.status
+        # a uint32 status word as the store's signed 32-bit column holds it: the same bits
+        status = sample.status
+        fields["status"] = status - 2**32 if status > INT32_MAX else status
     try:
         reading = Reading(station_id=station_id, time=moment, dose_rate_nsv_h=dose, **fields)
     except ValidationError as exc:

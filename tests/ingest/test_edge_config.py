@@ -97,3 +97,19 @@ def test_transport_must_suit_the_profile_driver() -> None:
     )
     with pytest.raises(InputError, match=r"edge\.probes\.0\.transport"):
         plan_probes(settings.edge)
+
+
+def test_two_probes_on_one_serial_port_are_refused() -> None:
+    # pymodbus opens a serial port exclusively: the second probe was offline for ever
+    probes = [
+        {
+            "station_id": f"S{n}",
+            "profile": "generic-float32",
+            "transport": "rtu",
+            "serial_port": "/dev/ttyUSB0",
+            "unit_id": n,
+        }
+        for n in (1, 2)
+    ]
+    with pytest.raises(InputError, match="serial_port '/dev/ttyUSB0' has two probes"):
+        load_settings(edge={"probes": probes})

@@ -66,3 +66,14 @@ def test_impossible_values_are_refused_with_the_field() -> None:
         to_payload(
             "QN-1", moment, Sample(dose_rate=1.0, unit="nSv/h", extra={"temperature_c": 900}), None
         )
+
+
+def test_a_uint32_status_and_a_large_counter_keep_the_dose() -> None:
+    # bit 31 of a status word, or a counter past 2**31, once refused the whole reading
+    moment = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    sample = Sample(dose_rate=100.0, unit="nSv/h", status=2**31 + 5, extra={"counts": 2.0**31})
+    payload = to_payload("QN-1", moment, sample, None)
+    assert payload["dose_rate"] == 100.0
+    assert "counts" not in payload
+    assert payload["status"] == -(2**31) + 5
+    assert payload["status"] & 0xFFFFFFFF == 2**31 + 5  # the same 32 bits
