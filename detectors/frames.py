@@ -93,4 +93,18 @@ def detect_frame(
     """
     clock = (lambda: now) if now is not None else time.time
     engine = Engine(settings, stations, site_timezone=site_timezone, clock=clock)
-    return episodes_frame(run_frame(engine, readings))
+    return episodes_frame(run_frame(engine, one_reading_per_time(readings)))
+
+
+def one_reading_per_time(readings: pd.DataFrame) -> pd.DataFrame:
+    """A station's time given twice keeps its highest value, in any row order.
+
+    The engine judges the first of a repeated time and skips the rest, so a file that repeats
+    a time with another value gave alarms that depended on the rows' order. The highest is the
+    one a duty officer must not miss.
+    """
+    key = ["station_id", "time"]
+    if not readings.duplicated(key).any():
+        return readings
+    ranked = readings.sort_values("dose_rate_nsv_h", ascending=False, kind="stable")
+    return ranked.drop_duplicates(key).sort_index()

@@ -300,7 +300,7 @@ def _checked(
     ahead = (reading.time - ctx.received_at).total_seconds()
     if ahead > ctx.limits.max_future_skew_s:
         raise InputError(
-            f"time {reading.time.isoformat()} is {ahead:.0f} s ahead of the server clock "
+            f"time {reading.time.isoformat()} is {ahead:.1f} s ahead of the server clock "
             f"(limit {ctx.limits.max_future_skew_s:.0f} s, ingest.max_future_skew_s): "
             "check the probe's clock and its time zone"
         )

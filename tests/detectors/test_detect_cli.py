@@ -255,3 +255,19 @@ def test_detect_result_does_not_depend_on_the_wall_clock(simulated: Files) -> No
         ]
     got = pd.read_csv(out, dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(got, expected)
+
+
+def test_a_time_repeated_with_another_value_gives_the_same_alarms_in_any_order(
+    simulated: Files,
+) -> None:
+    table = pd.read_csv(simulated.readings, dtype=str, keep_default_na=False)
+    repeat = table.iloc[[len(table) // 2]].assign(dose_rate_nsv_h="5000")
+    outputs = []
+    for name, rows in (("last", [table, repeat]), ("first", [repeat, table])):
+        path = simulated.root / f"repeat-{name}.csv"
+        pd.concat(rows).to_csv(path, index=False)
+        out = simulated.root / f"repeat-{name}-alarms.csv"
+        assert detect(simulated, path, out).returncode == 0
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert b"5000.00" in outputs[0]  # the higher value is the one judged
