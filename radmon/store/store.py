@@ -154,19 +154,27 @@ class Store:
     # -- stations -----------------------------------------------------------------------------
 
     def upsert_stations(self, items: Iterable[Station]) -> int:
-        """Insert or update stations in one transaction; returns how many were written."""
+        """Insert or update stations in one transaction; returns how many were written.
+
+        An update changes only the fields a Station was given: a file of just the required
+        columns renames and moves a station without wiping its calibration or time zone.
+        """
         now = datetime.now(UTC)
-        rows = [{**s.model_dump(), "updated_at": now} for s in items]
-        if not rows:
+        by_fields: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for item in items:
+            given = frozenset(item.model_fields_set | {"updated_at"}) - {"station_id"}
+            by_fields.setdefault(given, []).append({**item.model_dump(), "updated_at": now})
+        if not by_fields:
             return 0
         with self.transaction() as conn:
-            stmt = dialect_insert(conn)(stations)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[stations.c.station_id],
-                set_={c: stmt.excluded[c] for c in rows[0] if c != "station_id"},
-            )
-            conn.execute(stmt, rows)
-        return len(rows)
+            for given, rows in by_fields.items():
+                stmt = dialect_insert(conn)(stations)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[stations.c.station_id],
+                    set_={c: stmt.excluded[c] for c in sorted(given)},
+                )
+                conn.execute(stmt, rows)
+        return sum(len(rows) for rows in by_fields.values())
 
     def stations(self) -> list[Station]:
         with self.engine.connect() as conn:

@@ -433,3 +433,25 @@ def _policy_jobs(conn) -> dict[str, list[tuple[str, bool]]]:
     for proc, key, matches in rows:
         found.setdefault(proc, []).append((key, matches))
     return found
+
+
+def test_an_update_keeps_the_fields_it_was_not_given(store: Store) -> None:
+    # A stations file of the required columns alone once wiped calibration and time zone.
+    full = Station(
+        station_id="QN9",
+        name="Old",
+        lat=21.0,
+        lon=107.0,
+        timezone="Asia/Ho_Chi_Minh",
+        probe_model="GM",
+        sensitivity_cps_per_usv_h=8.5,
+        has_rain_gauge=True,
+    )
+    store.upsert_stations([full])
+    store.upsert_stations([Station(station_id="QN9", name="New", lat=21.5, lon=107.5)])
+    kept = store.station("QN9")
+    assert (kept.name, kept.lat, kept.lon) == ("New", 21.5, 107.5)
+    assert kept.timezone == "Asia/Ho_Chi_Minh" and kept.probe_model == "GM"
+    assert kept.sensitivity_cps_per_usv_h == 8.5 and kept.has_rain_gauge
+    store.upsert_stations([kept.model_copy(update={"probe_model": None})])
+    assert store.station("QN9").probe_model is None  # a field given as empty is cleared
