@@ -13,6 +13,10 @@ from radmon.models import Station
 
 log = logging.getLogger(__name__)
 
+# An unknown id re-reads the store at most this often: a flood of messages for a station
+# that does not exist costs one query a second, and a station just imported waits no longer.
+_UNKNOWN_REFRESH_S = 1.0
+
 
 class StationDirectory:
     """Looks stations up by id, re-reading the store at most every *refresh_s*.
@@ -36,9 +40,13 @@ class StationDirectory:
         self._loaded_at: float | None = None
 
     def get(self, station_id: str) -> Station | None:
-        if self._stale():
+        if self._stale(self._refresh_s):
             self.reload()
-        return self._by_id.get(station_id)
+        found = self._by_id.get(station_id)
+        if found is None and self._stale(_UNKNOWN_REFRESH_S):
+            self.reload()  # a station imported a moment ago: not a dead letter for 10 s
+            found = self._by_id.get(station_id)
+        return found
 
     def reload(self) -> None:
         with self._lock:
@@ -52,5 +60,5 @@ class StationDirectory:
                 self._by_id = {s.station_id: s for s in loaded}
             self._loaded_at = self._clock()
 
-    def _stale(self) -> bool:
-        return self._loaded_at is None or self._clock() - self._loaded_at >= self._refresh_s
+    def _stale(self, after_s: float) -> bool:
+        return self._loaded_at is None or self._clock() - self._loaded_at >= after_s

@@ -100,16 +100,24 @@ def test_the_good_items_of_a_bad_batch_are_kept() -> None:
     assert json.loads(decoded.letters[1].payload) == "junk"
 
 
-def test_a_new_station_is_seen_after_the_refresh_interval() -> None:
+def test_a_new_station_is_seen_within_a_second() -> None:
     known: list[Station] = []
+    loads = [0]
+
+    def load() -> list[Station]:
+        loads[0] += 1
+        return list(known)
+
     clock = [0.0]
-    directory = StationDirectory(lambda: list(known), refresh_s=10, clock=lambda: clock[0])
+    directory = StationDirectory(load, refresh_s=10, clock=lambda: clock[0])
     assert directory.get("QN001") is None
     known.extend(STATIONS)
-    clock[0] = 5.0
-    assert directory.get("QN001") is None  # no store query per unknown message
-    clock[0] = 10.0
+    clock[0] = 0.5
+    assert all(directory.get("QN001") is None for _ in range(100))
+    assert loads[0] == 1  # no store query per unknown message
+    clock[0] = 1.0
     assert directory.get("QN001") is not None
+    assert loads[0] == 2
 
 
 def test_a_changed_station_counts_after_the_refresh_interval() -> None:
