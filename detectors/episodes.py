@@ -177,6 +177,13 @@ class Episodes:
         del self.kinds[(i, slot)]
         del self.details[(i, slot)]
 
+    def emit_grown_peaks(self, t: int) -> None:
+        """Emit every open episode whose peak has grown since it was last emitted, by less
+        than PEAK_STEP too: at the end of a file, so its table carries the true peaks."""
+        tab = self.table
+        for i, slot in zip(*np.nonzero(tab.open & (tab.peak > tab.emitted_peak)), strict=True):
+            self._emit(int(i), int(slot), t)
+
     def drain(self) -> list[Alarm]:
         changes, self.changes = self.changes, []
         return changes

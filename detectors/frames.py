@@ -93,7 +93,11 @@ def detect_frame(
     """
     clock = (lambda: now) if now is not None else time.time
     engine = Engine(settings, stations, site_timezone=site_timezone, clock=clock)
-    return episodes_frame(run_frame(engine, one_reading_per_time(readings)))
+    changes = run_frame(engine, one_reading_per_time(readings))
+    if not readings.empty:  # the file's last word: episodes still open get their true peak
+        end = pd.DatetimeIndex(readings["time"]).max()
+        engine.episodes.emit_grown_peaks(int(end.timestamp()))
+    return episodes_frame(changes + engine.drain())
 
 
 def one_reading_per_time(readings: pd.DataFrame) -> pd.DataFrame:

@@ -271,3 +271,17 @@ def test_a_time_repeated_with_another_value_gives_the_same_alarms_in_any_order(
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
     assert b"5000.00" in outputs[0]  # the higher value is the one judged
+
+
+def test_an_episode_open_at_the_end_of_a_file_has_its_true_peak() -> None:
+    # An open episode is re-emitted only when its peak grows by 5 %: the table kept 148 of 154.
+    from detectors.frames import detect_frame
+    from radmon.config import load_settings
+
+    settings = load_settings(detection={"station_levels": {"A": {"50": "alert"}}}).detection
+    times = pd.to_datetime(
+        ["2026-01-03T06:00:00Z", "2026-01-03T06:10:00Z", "2026-01-03T06:20:00Z"], utc=True
+    )
+    table = pd.DataFrame({"time": times, "station_id": "A", "dose_rate_nsv_h": [100, 148, 154]})
+    alarms = detect_frame(table, settings=settings, now=float("inf"))
+    assert list(alarms["peak_nsv_h"]) == [154.0]
