@@ -30,7 +30,7 @@ from dashboard import (
 from dashboard.access import LoginRequired
 from dashboard.audit import AuditWrites
 from dashboard.ratelimit import LoginThrottle
-from dashboard.request_rules import check_parameters
+from dashboard.request_rules import check_parameters, document_rules
 from ingest.stations import StationDirectory
 from radmon.config import Settings
 from radmon.store import SchemaNotReady, Store
@@ -92,6 +92,7 @@ def create_app(
         summary="Environmental gamma dose-rate monitoring: live stations and their readings.",
         dependencies=[Depends(check_parameters)],
     )
+    document_rules(app)
     app.state.store = store
     app.state.settings = settings
     app.state.open_reads = open_reads

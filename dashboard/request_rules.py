@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
@@ -73,3 +73,33 @@ def _one_value_each(request: Request, route: APIRoute) -> None:
     ]
     if errors:
         raise RequestValidationError(errors)
+
+
+NO_NUL = "^[^\\x00]*$"
+
+
+def document_rules(app: FastAPI) -> None:
+    """Say in the OpenAPI document what :func:`check_parameters` refuses: every string
+    parameter without a pattern of its own gets one that excludes NUL."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        schema = build()
+        if first:
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    for param in operation.get("parameters", []):
+                        _exclude_nul(param.get("schema", {}))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _exclude_nul(schema: dict[str, Any]) -> None:
+    if schema.get("type") == "string" and "pattern" not in schema and "enum" not in schema:
+        schema["pattern"] = NO_NUL
+    for option in schema.get("anyOf", []):
+        _exclude_nul(option)
+    if isinstance(schema.get("items"), dict):
+        _exclude_nul(schema["items"])

@@ -114,7 +114,8 @@ def test_latest_is_reused_until_anything_is_written(
     )
     assert {i.station.station_id: i.severity for i in any_store.latest()}["A-2"] is Severity.ALERT
 
-    any_store.upsert_stations([Station(station_id="A-1", name="renamed", lat=21.0, lon=107.1)])
+    renamed_station = Station(station_id="A-1", name="renamed", lat=21.0, lon=107.1, interval_s=600)
+    any_store.upsert_stations([renamed_station])
     renamed = {i.station.station_id: i for i in any_store.latest()}["A-1"]
     assert renamed.station.name == "renamed" and renamed.station.interval_s == 600
 

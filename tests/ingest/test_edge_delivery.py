@@ -252,7 +252,9 @@ def test_a_station_the_broker_refuses_holds_back_no_other(tmp_path: Path) -> Non
             wait_until(pinged, 10, "the subscriber's return")
             done = lambda: _all_arrived(sub, expected)  # noqa: E731
             asyncio.run(run_edge_until(settings, done, 30, "the refused station's backlog"))
-        # the client reconnects after a refusal and paho resends what was in flight
-        check_delivery(sub, expected, allowed_dups=len(expected) // 3)
+        # Mosquitto 2.0 resets the connection after a refused message; paho resends what was
+        # in flight, so the others may arrive twice, and (seen once in CI) out of order
+        check_delivery(sub, expected - others, allowed_dups=len(expected) // 3)
+        assert _all_arrived(sub, others)
     finally:
         broker.stop()
