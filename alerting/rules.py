@@ -24,8 +24,6 @@ from radmon.config_alerting import (
 )
 from radmon.models import Alarm, Station
 
-GROUP_LABELS = ("station_id", "kind", "category", "severity", "district")
-
 
 @dataclass(frozen=True)
 class Labels:

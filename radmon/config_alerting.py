@@ -125,13 +125,17 @@ class Matcher(Part):
     groups: list[str] = Field(default_factory=list)  # names from alerting.station_groups
 
 
+# What alarms may be grouped by (alerting.rules reads these labels off an alarm).
+GroupLabel = Literal["station_id", "kind", "category", "severity", "district"]
+
+
 class RouteSettings(Matcher, Recipients):
     """A node of the route tree; unset timing and recipients are inherited from the parent."""
 
     name: str | None = None
     escalation: str | None = None
     channels: list[str] | None = None
-    group_by: list[str] | None = None
+    group_by: list[GroupLabel] | None = None
     group_wait: Duration | None = None
     group_interval: Duration | None = None
     repeat_interval: Duration | None = None
@@ -186,7 +190,7 @@ class AlertingSettings(Part):
     language: Literal["vi", "en"] | None = None  # None: site.language
     dashboard_url: str = "http://127.0.0.1:8080"  # links in messages
     max_sms_parts: int = Field(default=3, ge=1, le=10)
-    group_by: list[str] = Field(default_factory=lambda: ["category"])
+    group_by: list[GroupLabel] = Field(default_factory=lambda: ["category"])
     group_wait: Duration = timedelta(seconds=10)
     group_interval: Duration = timedelta(minutes=5)
     repeat_interval: Duration = timedelta(hours=1)
@@ -246,7 +250,11 @@ def _unresolved(cfg: AlertingSettings) -> list[str]:
             check(f"{where}.contacts", step.contacts, contacts, "contact")
             check(f"{where}.rosters", step.rosters, rosters, "roster")
 
+    route_names: list[str] = []
+
     def walk(route: RouteSettings, where: str) -> None:
+        if route.name is not None:  # groups and their logs are keyed by it
+            route_names.append(route.name)
         check(f"{where}.contacts", route.contacts, contacts, "contact")
         check(f"{where}.rosters", route.rosters, rosters, "roster")
         check(f"{where}.channels", route.channels or [], channels, "channel")
@@ -258,4 +266,5 @@ def _unresolved(cfg: AlertingSettings) -> list[str]:
 
     for r, route in enumerate(cfg.routes):
         walk(route, f"alerting.routes[{r}]")
+    problems += _unique("routes", route_names)
     return problems

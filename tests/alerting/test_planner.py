@@ -385,6 +385,12 @@ def test_without_send_cleared_the_log_forgets_closed_alarms() -> None:
             {"routes": [{"routes": [{"rosters": ["night"]}]}]},
             "alerting.routes[0].routes[0].rosters[0]: unknown roster 'night'",
         ),
+        # a misspelt label broke every plan; two routes of one name were merged into one
+        ({"group_by": ["station"]}, "group_by.0"),
+        (
+            {"routes": [{"name": "duty", "contacts": ["Duty"]}] * 2},
+            "alerting.routes: name 'duty' is given twice",
+        ),
     ],
 )
 def test_a_name_that_resolves_to_nothing_is_refused(change: dict, message: str) -> None:
