@@ -140,8 +140,8 @@ def plan(
     for group in groups.values():
         if rules.route_active(group.route, now):
             _plan_group(rules, group, closed, log, now, result)
-    for key in log:  # a route that left the configuration: its log goes too
-        if key[0] not in routes:
+    for key in log:  # a route or a channel that left the configuration: its log goes too
+        if key[0] not in routes or key[2] not in rules.channel_kinds:
             result.forget.append(key)
     return result
 
@@ -159,7 +159,9 @@ def _plan_group(
     by_id = {a.id: a for a, _ in group.members}
     first_at = {a.id: first for a, first in group.members}
     recipients = set(due) | {
-        _known(rules, key) for key in log if key[:2] == (route.name, group.key)
+        _known(rules, key)
+        for key in log
+        if key[:2] == (route.name, group.key) and key[2] in rules.channel_kinds
     }
     for recipient in recipients:
         key = (route.name, group.key, recipient.channel, recipient.address)

@@ -396,3 +396,20 @@ def test_without_send_cleared_the_log_forgets_closed_alarms() -> None:
 def test_a_name_that_resolves_to_nothing_is_refused(change: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         settings(**change)
+
+
+def test_a_renamed_channel_does_not_stop_the_planning() -> None:
+    # The log still named the old channel: every plan raised KeyError, and nothing was sent.
+    h = Harness(settings(group_wait="0s", send_cleared=True))
+    h.tick([alarm(1)], T0)
+    assert [p.recipient.channel for _, p in h.sent] == ["sms"]
+    renamed = settings(
+        group_wait="0s",
+        send_cleared=True,
+        channels=[{"name": "gateway", "type": "sms", "provider": "http", "url": "http://x/send"}],
+        routes=[{"contacts": ["Duty"], "channels": ["gateway"]}],
+    )
+    h.rules = Rules(renamed)
+    sent = h.tick([alarm(1), alarm(2, severity=Severity.EMERGENCY)], T0 + MIN)
+    assert {p.recipient.channel for p in sent} == {"gateway"}
+    assert all(key[2] == "gateway" for key in h.log)
