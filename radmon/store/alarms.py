@@ -92,11 +92,16 @@ def _upsert_statement(conn: Connection) -> Any:
             (_rank(new.severity) > _rank(old.severity), new.severity), else_=old.severity
         ),
         "cleared_at": func.coalesce(new.cleared_at, old.cleared_at),
-        # only clearing moves the state; an active report never reopens a cleared episode
-        # and never touches the acknowledgement
+        # clearing moves the state, and so does a rise in severity after an acknowledgement:
+        # the officer acknowledged a warning, not the emergency it became, which must page
+        # again; an active report never reopens a cleared episode
         "state": case(
             (and_(clearing, old.state == _ACTIVE_UNACK), _CLEARED_UNACK),
             (and_(clearing, old.state == _ACTIVE_ACK), _CLEARED_ACK),
+            (
+                and_(old.state == _ACTIVE_ACK, _rank(new.severity) > _rank(old.severity)),
+                _ACTIVE_UNACK,
+            ),
             else_=old.state,
         ),
     }

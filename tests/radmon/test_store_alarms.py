@@ -218,6 +218,19 @@ def test_acknowledging_twice_keeps_the_first(store: Store) -> None:
     assert [a.id for a in store.alarms("open")] == [active.id]  # acknowledged is still open
 
 
+def test_a_rise_in_severity_after_an_acknowledgement_is_news_again(store: Store) -> None:
+    # The officer acknowledged a warning: the emergency it became paged nobody.
+    [warning] = store.record_alarms([episode(severity=Severity.WARNING)])
+    store.acknowledge_alarm(warning.id, "duty officer", T0 + 2 * MIN)
+    [same] = store.record_alarms([episode(at=5, severity=Severity.WARNING, peak=450.0)])
+    assert same.state is AlarmState.ACTIVE_ACK  # a higher peak at the same severity is not
+    [worse] = store.record_alarms([episode(at=6, severity=Severity.EMERGENCY, peak=5000.0)])
+    assert worse.state is AlarmState.ACTIVE_UNACK
+    again = store.acknowledge_alarm(worse.id, "incident commander", T0 + 8 * MIN)
+    assert again.state is AlarmState.ACTIVE_ACK
+    assert (again.acked_by, again.acked_at) == ("incident commander", T0 + 8 * MIN)
+
+
 def test_acknowledging_a_cleared_alarm(store: Store) -> None:
     [cleared] = store.record_alarms([episode(at=2, cleared=2)])
     acked = store.acknowledge_alarm(cleared.id, "on-call", datetime(2026, 11, 21, 8, tzinfo=UTC))
