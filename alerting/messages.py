@@ -74,6 +74,10 @@ WORDS = {
 PREFIX = "[RADMON]"
 
 
+# Firing alarms told one by one in a message; the rest are counted ("and N more").
+MAX_LISTED = 5
+
+
 @dataclass(frozen=True)
 class Rendered:
     subject: str
@@ -135,6 +139,28 @@ class Renderer:
     def render(self, planned: Planned, kind: str) -> Rendered:
         """*kind*: the channel's kind (sms, email, webhook)."""
         lang = planned.recipient.language if planned.recipient.language in WORDS else "vi"
+        if kind != "sms":
+            text = "\n".join(self._lines(planned, lang, MAX_LISTED))
+        else:
+            # An SMS too long for max_sms_parts lists fewer alarms ("and N more"; none at the
+            # last), so the reply instruction and the link at its end are not what is cut.
+            many = len(planned.firing) > 1
+            for listed in range(min(MAX_LISTED, len(planned.firing)), -1 if many else 0, -1):
+                text = self._sms(planned, lang, listed)
+                if smstext.segments(text)[1] <= self.max_sms_parts:
+                    break
+            else:
+                text = self._sms(planned, lang, 1)
+            text = smstext.fit(text, self.max_sms_parts)
+        subject = self._subject(planned, lang)
+        return Rendered(subject, text, self._payload(planned, text, subject))
+
+    def _sms(self, planned: Planned, lang: str, listed: int) -> str:
+        text = smstext.sms_units(" ".join(self._lines(planned, lang, listed)))
+        return smstext.unaccent(text) if planned.recipient.unaccented else text
+
+    def _lines(self, planned: Planned, lang: str, listed: int) -> list[str]:
+        """The message's lines, the first *listed* firing alarms told one by one."""
         words = WORDS[lang]
         lines: list[str] = []
         if planned.firing:
@@ -147,9 +173,9 @@ class Renderer:
             else:
                 count = len({a.station_id for a in planned.firing})
                 lines.append(f"{head}: {count} {words['stations']}.")
-                lines.extend(self._line(a, lang) + ";" for a in planned.firing[:5])
-                if len(planned.firing) > 5:
-                    lines.append(words["more"].format(n=len(planned.firing) - 5) + ".")
+                lines.extend(self._line(a, lang) + ";" for a in planned.firing[:listed])
+                if len(planned.firing) > listed:
+                    lines.append(words["more"].format(n=len(planned.firing) - listed) + ".")
                 lines.append(words["reply_all"])
                 link = self.link()
         else:
@@ -159,14 +185,7 @@ class Renderer:
             ids = ", ".join(f"#{a.id} {a.station_id}" for a in planned.cleared)
             lines.append(f"{words['cleared'] if planned.firing else head}: {ids}.")
         lines.append(link)
-        text = "\n".join(lines) if kind != "sms" else " ".join(lines)
-        if kind == "sms":
-            text = smstext.sms_units(text)
-            if planned.recipient.unaccented:
-                text = smstext.unaccent(text)
-            text = smstext.fit(text, self.max_sms_parts)
-        subject = self._subject(planned, lang)
-        return Rendered(subject, text, self._payload(planned, text, subject))
+        return lines
 
     def _subject(self, planned: Planned, lang: str) -> str:
         if not planned.firing:

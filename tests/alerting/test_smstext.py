@@ -178,3 +178,43 @@ def test_fit_always_fits(text: str, max_parts: int) -> None:
         assert fitted == text
     else:
         assert fitted.endswith(("...", "…"))
+
+
+def test_a_long_sms_lists_fewer_alarms_and_keeps_the_reply_and_the_link() -> None:
+    # Cut from its end, the message lost "Trả lời OK…" and the link after the second alarm.
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from alerting.messages import Renderer
+    from alerting.planner import Planned, Recipient
+    from radmon.models import Alarm, Category, Severity, Station
+
+    stations = {
+        f"QN{i:03d}": Station(
+            station_id=f"QN{i:03d}", name=f"Trạm quan trắc Khu công nghiệp số {i}", lat=21, lon=107
+        )
+        for i in range(8)
+    }
+    firing = [
+        Alarm(
+            id=100 + i,
+            station_id=sid,
+            kind="step",
+            category=Category.RADIOLOGICAL,
+            severity=Severity.ALERT,
+            opened_at=datetime(2026, 12, 7, 3, i, tzinfo=UTC),
+            peak_nsv_h=312.5,
+            baseline_nsv_h=98.0,
+        )
+        for i, sid in enumerate(stations)
+    ]
+    renderer = Renderer(stations, ZoneInfo("Asia/Ho_Chi_Minh"), "https://radmon.example.vn", 3)
+    planned = Planned("r", "g", Recipient("sms", "+84900000001", "Duty", "vi"), firing, set(), [])
+    text = renderer.render(planned, "sms").text
+    assert segments(text)[1] <= 3
+    assert "Trả lời OK" in text and text.endswith("https://radmon.example.vn/alarms")
+    assert "và 8 cảnh báo khác" in text  # three UCS-2 parts hold no alarm line of these
+    roomy = Renderer(stations, ZoneInfo("Asia/Ho_Chi_Minh"), "https://radmon.example.vn", 6)
+    text = roomy.render(planned, "sms").text
+    assert segments(text)[1] <= 6 and text.endswith("https://radmon.example.vn/alarms")
+    assert "#100" in text and "#101" in text and "cảnh báo khác" in text
