@@ -27,6 +27,7 @@ from radmon.config import Settings
 from radmon.models import Station
 from radmon.runtime import until_done, wait_any
 from radmon.store import Store
+from radmon.store.schema import MAX_ROW_ID
 
 log = logging.getLogger(__name__)
 STATIONS_REFRESH_S = 60.0
@@ -48,7 +49,9 @@ def parse_reply(text: str) -> list[int] | None:
     match = REPLY.match(unaccent(text))
     if match is None:
         return None
-    return [int(n) for n in re.findall(r"\d+", match[1])]
+    given = re.findall(r"\d+", match[1])
+    ids = [n for n in map(int, given) if 1 <= n <= MAX_ROW_ID]  # no alarm has another id
+    return None if given and not ids else ids  # "OK 0" is not "OK": it acknowledges nothing
 
 
 def same_phone(a: str, b: str) -> bool:

@@ -42,6 +42,7 @@ from dashboard.schemas import (
 )
 from radmon.models import Alarm, Category, Resolution, Severity, Station, StationStats
 from radmon.store import Store
+from radmon.store.schema import MAX_ROW_ID
 from radmon.users import User
 
 GEOJSON = "application/geo+json"
@@ -80,9 +81,6 @@ LINK_HEADER = {
 }
 ETAG_HEADER = {"description": "a hash of the body, for If-None-Match", "schema": {"type": "string"}}
 
-# Row ids in paths: positive, and within the ids' column type (a 32-bit integer on PostgreSQL;
-# a larger one failed the query there, a 500 instead of a 404).
-MAX_ROW_ID = 2**31 - 1
 AlarmId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the alarm's id")]
 
 # Who may act on alarms: the duty officer and above (the loopback demo's ``demo`` user too).

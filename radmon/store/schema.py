@@ -55,6 +55,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 metadata = MetaData()
 
+# Row ids are Integer columns: 32 bits on PostgreSQL. A larger id given from outside (a URL, an
+# SMS reply) fails the query there rather than finding nothing.
+MAX_ROW_ID = 2**31 - 1
+
 stations = Table(
     "stations",
     metadata,

@@ -388,3 +388,22 @@ def test_serve_refuses_a_route_to_an_unknown_contact_with_exit_2(tmp_path: Path)
     )
     assert done.returncode == 2
     assert "alerting.routes[0].contacts[0]: unknown contact 'Duty officer'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "ids"),
+    [
+        ("OK 5", [5]),
+        ("ok #5, 7", [5, 7]),
+        ("OK", []),
+        # an id no alarm can have once failed the store on every poll, and the reply stayed
+        ("OK 5 99999999999999999999", [5]),
+        ("OK 99999999999999999999", None),
+        ("OK 0", None),
+        ("hello", None),
+    ],
+)
+def test_replies_name_only_ids_an_alarm_can_have(text: str, ids: list[int] | None) -> None:
+    from alerting.service import parse_reply
+
+    assert parse_reply(text) == ids
