@@ -115,6 +115,7 @@ CME_REASONS: dict[int, str] = {
 }
 PERMANENT_CME = frozenset({4, 5, 11, 12, 15, 16, 17, 18})
 
+_MESSAGE_HEADERS = ("+CMGL:", "+CMGR:")
 _ERROR_LINE = re.compile(r"ERROR|\+CMS ERROR:.*|\+CME ERROR:.*|COMMAND NOT SUPPORT|NO CARRIER")
 _CODE = re.compile(r"\+(CMS|CME) ERROR:\s*(\d+)\s*$")
 _CMGS = re.compile(r"\+CMGS:\s*(\d+)")
@@ -237,16 +238,21 @@ class AtSession:
 
     async def _result(self, command: str, deadline: float) -> list[str]:
         info: list[str] = []
+        message_next = False  # the line after a +CMGL:/+CMGR: header is a message, not a result
         while True:
             line = self._line()
             if line is None:
                 await self._wait(command, deadline)
+            elif message_next:  # in text mode an SMS saying "OK" or "ERROR" is such a line
+                info.append(line)
+                message_next = False
             elif line == "OK":
                 return info
             elif _ERROR_LINE.fullmatch(line):
                 raise classify(line)
             elif line != command:  # not the echo (before ATE0)
                 info.append(line)
+                message_next = line.startswith(_MESSAGE_HEADERS)
 
     async def command(self, command: str, timeout: float) -> list[str]:
         """Run one AT command; its information lines (``+CPIN: READY``) without the OK."""

@@ -485,6 +485,27 @@ def test_replies_in_text_mode(sim: ModemSim) -> None:
     assert 'AT+CMGL="ALL"' in sim.commands and sim.inbox == {}
 
 
+def test_in_text_mode_an_sms_saying_ok_or_error_is_a_message(sim: ModemSim) -> None:
+    # Read as the listing's result code: "ERROR" failed every poll, "OK" ended the listing.
+    sim.deliver("+84987654321", "ERROR")
+    sim.deliver("+84987654321", "OK")
+    sim.deliver("+84987654321", "OK 5")
+    seen: list[str] = []
+
+    async def on_reply(sender: str, text: str) -> None:
+        seen.append(text)
+
+    async def main() -> int:
+        modem = channel(sim.port, mode="text")
+        try:
+            return await modem.poll_inbox(on_reply)
+        finally:
+            await modem.aclose()
+
+    assert run(main()) == 3
+    assert sorted(seen) == ["ERROR", "OK", "OK 5"]
+
+
 def test_an_unreadable_stored_message_is_deleted_not_handed_on(sim: ModemSim) -> None:
     sim.inbox[7] = "00" + "07"  # truncated: not an SMS
     good = sim.deliver("+84987654321", "OK 5")
