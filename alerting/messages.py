@@ -89,10 +89,12 @@ def dose(value: float | None, language: str) -> str:
     """A dose rate as people read it: nSv/h below 1 uSv/h, then uSv/h, then mSv/h."""
     if value is None:
         return "?"
+    # the unit is chosen after rounding: 999.6 nSv/h is "1 uSv/h", not "1000 nSv/h", and
+    # 999.99 uSv/h is "1 mSv/h", not "1e+03 uSv/h"
     text, unit = f"{value:.0f}", "nSv/h"
     for scale, name in ((1e6, "mSv/h"), (1e3, "uSv/h")):
-        if value >= scale:
-            text, unit = f"{value / scale:.3g}", name
+        if float(f"{value:.3g}") >= scale:
+            text, unit = f"{float(f'{value:.3g}') / scale:g}", name
             break
     return f"{text.replace('.', ',') if language == 'vi' else text} {unit}"
 

@@ -218,3 +218,20 @@ def test_a_long_sms_lists_fewer_alarms_and_keeps_the_reply_and_the_link() -> Non
     text = roomy.render(planned, "sms").text
     assert segments(text)[1] <= 6 and text.endswith("https://radmon.example.vn/alarms")
     assert "#100" in text and "#101" in text and "cảnh báo khác" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (95.4, "95 nSv/h"),
+        (999.4, "999 nSv/h"),
+        (999.6, "1 uSv/h"),  # was "1000 nSv/h"
+        (1234.5, "1,23 uSv/h"),
+        (999_990.0, "1 mSv/h"),  # was "1e+03 uSv/h"
+        (1.5e6, "1,5 mSv/h"),
+    ],
+)
+def test_a_dose_takes_its_unit_after_rounding(value: float, text: str) -> None:
+    from alerting.messages import dose
+
+    assert dose(value, "vi") == text
