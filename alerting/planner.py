@@ -155,13 +155,16 @@ def _plan_group(
     result: Plan,
 ) -> None:
     route = group.route
-    due = _due(rules, group, now)
+    due = _one_per_address(_due(rules, group, now))
     by_id = {a.id: a for a, _ in group.members}
     first_at = {a.id: first for a, first in group.members}
+    addresses = {(r.channel, r.address) for r in due}
     recipients = set(due) | {
         _known(rules, key)
         for key in log
-        if key[:2] == (route.name, group.key) and key[2] in rules.channel_kinds
+        if key[:2] == (route.name, group.key)
+        and key[2] in rules.channel_kinds
+        and key[2:] not in addresses
     }
     for recipient in recipients:
         key = (route.name, group.key, recipient.channel, recipient.address)
@@ -257,6 +260,20 @@ def _recipients(rules: Rules, route: Route, contacts: list[str], step: int) -> l
                 language = contact.language or rules.language
                 out.append(Recipient(channel, address, name, language, contact.unaccented))
     return out
+
+
+def _one_per_address(
+    due: Mapping[Recipient, Mapping[int, int]],
+) -> dict[Recipient, dict[int, int]]:
+    """One recipient per channel and address: two contacts who share a phone (a duty phone
+    handed over) get one message, owing what either is owed. The log is kept per address, so
+    two recipients of one address once made two messages."""
+    merged: dict[tuple[str, str], tuple[Recipient, dict[int, int]]] = {}
+    for recipient in sorted(due, key=lambda r: r.contact or ""):
+        _, owed = merged.setdefault((recipient.channel, recipient.address), (recipient, {}))
+        for aid, ordinal in due[recipient].items():
+            owed[aid] = max(owed.get(aid, ordinal), ordinal)
+    return dict(merged.values())
 
 
 def _known(rules: Rules, key: LogKey) -> Recipient:

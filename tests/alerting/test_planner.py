@@ -413,3 +413,20 @@ def test_a_renamed_channel_does_not_stop_the_planning() -> None:
     sent = h.tick([alarm(1), alarm(2, severity=Severity.EMERGENCY)], T0 + MIN)
     assert {p.recipient.channel for p in sent} == {"gateway"}
     assert all(key[2] == "gateway" for key in h.log)
+
+
+def test_two_contacts_sharing_a_phone_get_one_message() -> None:
+    # The duty phone handed over: both contacts carry its number. Two messages went out.
+    shared = settings(
+        group_wait="0s",
+        contacts=[
+            {"name": "Duty", "phone": DUTY},
+            {"name": "Night duty", "phone": DUTY},
+        ],
+        routes=[{"contacts": ["Duty", "Night duty"]}],
+    )
+    h = Harness(shared)
+    sent = h.tick([alarm(1), alarm(2)], T0)
+    assert [p.recipient.address for p in sent] == [DUTY]
+    assert sorted(a.id for a in sent[0].firing) == [1, 2]
+    assert h.tick([alarm(1), alarm(2)], T0 + MIN) == []  # and nothing again a minute later
