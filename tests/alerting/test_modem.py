@@ -466,44 +466,36 @@ def test_vietnamese_and_long_replies(sim: ModemSim) -> None:
     assert list(sim.inbox) == [4]  # waits for its other part
 
 
-def test_replies_in_text_mode(sim: ModemSim) -> None:
-    sim.deliver("+84987654321", "OK 123")
+def poll_once(sim: ModemSim, **options: Any) -> tuple[int, list[tuple[str, str]]]:
+    """One poll of the inbox: what poll_inbox returned, and the (sender, text) handed on."""
     seen: list[tuple[str, str]] = []
 
     async def on_reply(sender: str, text: str) -> None:
         seen.append((sender, text))
 
     async def main() -> int:
-        modem = channel(sim.port, mode="text")
+        modem = channel(sim.port, **options)
         try:
             return await modem.poll_inbox(on_reply)
         finally:
             await modem.aclose()
 
-    assert run(main()) == 1
-    assert seen == [("+84987654321", "OK 123")]
+    return run(main()), seen
+
+
+def test_replies_in_text_mode(sim: ModemSim) -> None:
+    sim.deliver("+84987654321", "OK 123")
+    assert poll_once(sim, mode="text") == (1, [("+84987654321", "OK 123")])
     assert 'AT+CMGL="ALL"' in sim.commands and sim.inbox == {}
 
 
 def test_in_text_mode_an_sms_saying_ok_or_error_is_a_message(sim: ModemSim) -> None:
     # Read as the listing's result code: "ERROR" failed every poll, "OK" ended the listing.
-    sim.deliver("+84987654321", "ERROR")
-    sim.deliver("+84987654321", "OK")
-    sim.deliver("+84987654321", "OK 5")
-    seen: list[str] = []
-
-    async def on_reply(sender: str, text: str) -> None:
-        seen.append(text)
-
-    async def main() -> int:
-        modem = channel(sim.port, mode="text")
-        try:
-            return await modem.poll_inbox(on_reply)
-        finally:
-            await modem.aclose()
-
-    assert run(main()) == 3
-    assert sorted(seen) == ["ERROR", "OK", "OK 5"]
+    for text in ("ERROR", "OK", "OK 5"):
+        sim.deliver("+84987654321", text)
+    count, seen = poll_once(sim, mode="text")
+    assert count == 3
+    assert sorted(text for _, text in seen) == ["ERROR", "OK", "OK 5"]
 
 
 def test_an_unreadable_stored_message_is_deleted_not_handed_on(sim: ModemSim) -> None:
