@@ -242,8 +242,9 @@ def test_a_station_the_broker_refuses_holds_back_no_other(tmp_path: Path) -> Non
             broker.acl.write_text(allow_all)
             broker.restart()
 
-            # Mosquitto 2.0 with an ACL drops what arrives for a restored session before its
-            # client is back: let the subscriber reconnect before the edge sends
+            # Mosquitto 2.0 with an ACL and anonymous clients drops what arrives for a restored
+            # session before its client is back (with users, as deployed, it keeps it): let
+            # the subscriber reconnect before the edge sends
             def pinged() -> bool:
                 publish_all(broker, [(f"{PREFIX}/ping", b"")])
                 time.sleep(0.1)
