@@ -53,7 +53,7 @@ class Dispatcher:
         self.clock = clock
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.rng = random.Random()
-        self.sent = self.failed = self.retried = 0
+        self.sent = self.failed = self.retried = self.withdrawn = 0
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
@@ -86,6 +86,8 @@ class Dispatcher:
             return outbox.claim(conn, self.clock(), self.worker, limit, self.settings.lease)
 
     async def _deliver(self, item: Notification, stop: asyncio.Event) -> None:
+        if await until_done(self._withdrawn, item, stop=stop, what="outbox check"):
+            return
         channel = self.channels.get(item.channel)
         try:
             if channel is None:
@@ -138,6 +140,18 @@ class Dispatcher:
             reason,
             delay,
         )
+
+    def _withdrawn(self, item: Notification) -> bool:
+        with self.store.transaction() as conn:
+            if not outbox.withdraw_if_answered(conn, item):
+                return False
+        self.withdrawn += 1
+        log.info(
+            "notification %d to %s withdrawn: its alarms were acknowledged or cleared first",
+            item.id,
+            item.contact or item.address,
+        )
+        return True
 
     def _fail(self, item: Notification, reason: str) -> None:
         now = self.clock()

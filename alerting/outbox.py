@@ -25,7 +25,9 @@ from radmon.store import dialect_insert
 from radmon.store.schema import alarms, alert_sends, alert_tracks, notifications, silences
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
-STATES = (PENDING, SENDING, SENT, FAILED)
+# not sent, and never to be: every alarm it pages about was acknowledged or cleared first
+WITHDRAWN = "withdrawn"
+STATES = (PENDING, SENDING, SENT, FAILED, WITHDRAWN)
 _OPEN = [s.value for s in AlarmState if s.is_open]
 # One planner at a time across nodes (PostgreSQL); SQLite's write lock does the same.
 PLANNER_LOCK = 0x7261646D  # "radm"
@@ -141,6 +143,22 @@ def mark_retry(conn: Connection, nid: int, worker: str, at: datetime, error: str
             notifications.c.claimed_by == worker,
         )
         .values(state=PENDING, next_attempt_at=at, last_error=error[:500])
+    )
+    return bool(conn.execute(stmt).rowcount)
+
+
+def withdraw_if_answered(conn: Connection, item: Notification) -> bool:
+    """Withdraw a page whose alarms were all acknowledged or cleared while it waited (a
+    gateway outage queues pages for hours; after it, they must not all go out)."""
+    if item.kind != "firing":
+        return False  # telling that alarms cleared is news whenever it goes
+    found = alarms_by_id(conn, item.alarm_ids)
+    if any(a.state is AlarmState.ACTIVE_UNACK for a in found.values()):
+        return False
+    stmt = (
+        update(notifications)
+        .where(notifications.c.id == item.id, notifications.c.state == SENDING)
+        .values(state=WITHDRAWN, last_error="every alarm was acknowledged or cleared first")
     )
     return bool(conn.execute(stmt).rowcount)
 

@@ -117,7 +117,8 @@ def list_notifications(
     store: StoreDep,
     _user: Officer,
     state: Annotated[
-        str | None, Query(description="pending, sending, sent or failed; default: every state")
+        str | None,
+        Query(description="pending, sending, sent, failed or withdrawn; default: every state"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_NOTIFICATIONS, description="most returned")] = 100,
 ) -> list[Notification]:

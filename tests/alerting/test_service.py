@@ -157,6 +157,28 @@ def test_a_permanent_failure_stops_and_is_surfaced(ready: Store, gateway: Gatewa
     asyncio.run(run_until(service, lambda: len(gateway.delivered) == 1))
 
 
+def test_a_page_acknowledged_during_an_outage_is_withdrawn(
+    ready: Store, gateway: GatewayDouble
+) -> None:
+    # Pages queued while the gateway was down all went out once it came back, acknowledged
+    # alarms' too: the officer's phone rang for what the board had already answered.
+    settings = configure(ready.settings, channels=[http_channel(gateway)])
+    gateway.fail(503, times=1000)
+    alarm = breach(ready)
+    service = AlertingService(ready, settings)
+
+    def retried() -> bool:
+        rows = admin.notifications(ready)
+        return bool(rows) and rows[0].attempts >= 2
+
+    asyncio.run(run_until(service, retried))
+    ready.acknowledge_alarm(alarm.id, "duty officer", datetime.now(UTC))
+    gateway.recover()
+    asyncio.run(run_until(service, lambda: first_state(ready) == "withdrawn"))
+    assert gateway.delivered == []
+    assert admin.notification_counts(ready)["withdrawn"] == 1
+
+
 def test_a_rain_front_over_40_stations_sends_one_message(
     ready: Store, gateway: GatewayDouble
 ) -> None:

@@ -353,7 +353,7 @@ def test_notifications_list(cli: CliRunner, outbox: list[int]) -> None:
         "no",
     ]
     assert lines[2].split()[0] == str(sent)
-    assert lines[-1] == "notifications: pending 0, sending 0, sent 1, failed 1"
+    assert lines[-1] == "notifications: pending 0, sending 0, sent 1, failed 1, withdrawn 0"
     only = ok(cli.invoke(notifications_app, ["list", "--state", "sent"])).splitlines()
     assert [line.split()[0] for line in only[1:-1]] == [str(sent)]
     refused(cli.invoke(notifications_app, ["list", "--state", "lost"]), "state 'lost'")
@@ -361,7 +361,7 @@ def test_notifications_list(cli: CliRunner, outbox: list[int]) -> None:
 
 def test_an_empty_outbox_still_counts(cli: CliRunner) -> None:
     out = ok(cli.invoke(notifications_app, ["list"]))
-    assert out == "notifications: pending 0, sending 0, sent 0, failed 0\n"
+    assert out == "notifications: pending 0, sending 0, sent 0, failed 0, withdrawn 0\n"
 
 
 def test_retry_a_failed_notification(cli: CliRunner, store: Store, outbox: list[int]) -> None:
