@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -111,3 +112,33 @@ def test_the_node_keeps_rollups_current(pg_url: str) -> None:
             assert conn.exec_driver_sql("SELECT count(*) FROM rollup_dirty").scalar() == 0
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_a_node_whose_task_dies_stops_non_zero(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dead task once left serve answering /healthz while nothing was done: it now stops
+    the node, and the exit is non-zero, so that the service manager starts it again."""
+    from radmon import runtime
+    from tests.broker import free_port
+
+    async def broken(store: Store, stop: asyncio.Event, every_s: float = 60.0) -> None:
+        raise RuntimeError("a bug in the rollups")
+
+    monkeypatch.setattr(runtime, "keep_rollups_current", broken)
+    settings = load_settings(
+        database={"url": pg_url},
+        mqtt={"enabled": False},
+        detection={"enabled": False},
+        web={"port": free_port()},
+    )
+    store = Store.open(settings)
+    store.upgrade()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(SystemExit, match="rollups failed"):
+            asyncio.run(asyncio.wait_for(runtime.run_node(store, settings, open_reads=False), 20))
+    finally:  # the node quiets SIGINT and SIGTERM for its own stop: not for the test runner
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
