@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import HTTPException
 
-from radmon.times import EARLIEST, LATEST
+from radmon.errors import InputError
+from radmon.times import in_range_utc
 
 DEFAULT_SPAN = timedelta(hours=24)
 
@@ -38,14 +39,9 @@ def parse_instant(name: str, value: str) -> datetime:
             f"{name}={value!r} has no time zone; add one, e.g. 'Z' or '+07:00' (%2B07:00 in a URL)"
         )
     try:
-        moment = moment.astimezone(UTC)
-    except OverflowError:
-        moment = EARLIEST - timedelta(days=1)  # 0001-01-01T00:00+07:00: refused just below
-    if not EARLIEST <= moment < LATEST:
-        raise _unprocessable(
-            f"{name}={value!r} is outside the years {EARLIEST.year}-{LATEST.year - 1}"
-        )
-    return moment
+        return in_range_utc(moment, f"{name}={value!r}")
+    except InputError as exc:
+        raise _unprocessable(str(exc)) from None
 
 
 def period(

@@ -103,8 +103,10 @@ class Station(BaseModel):
 _Finite = Annotated[float, Field(allow_inf_nan=False)]
 _NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 # integers as the store keeps them (a 32-bit column on PostgreSQL)
-_Counts = Annotated[int, Field(ge=0, le=2**31 - 1)]
-_Status = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+# The store's integer columns are 32 bits (PostgreSQL's integer): counts, status, row ids.
+INT32_MAX = 2**31 - 1
+_Counts = Annotated[int, Field(ge=0, le=INT32_MAX)]
+_Status = Annotated[int, Field(ge=-INT32_MAX - 1, le=INT32_MAX)]
 _Interval = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 _Precip = Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
 _Temperature = Annotated[float, Field(ge=-100, le=150, allow_inf_nan=False)]

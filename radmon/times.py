@@ -57,14 +57,19 @@ def parse_time(value: object, station_timezone: str | None = None) -> datetime:
                 "station's timezone"
             )
         moment = moment.replace(tzinfo=zone(station_timezone))
+    return in_range_utc(moment, f"time {value!r}")
+
+
+def in_range_utc(moment: datetime, named: str) -> datetime:
+    """*moment* (aware) in UTC; InputError, naming it as *named*, outside EARLIEST..LATEST."""
     try:
         moment = moment.astimezone(UTC)
     except OverflowError as exc:  # 0001-01-01T00:00+07:00 has no UTC
-        raise InputError(f"time {value!r} is out of range") from exc
+        raise InputError(f"{named} is out of range") from exc
     if not EARLIEST <= moment < LATEST:
         raise InputError(
-            f"time {value!r} is outside the years {EARLIEST.year}-{LATEST.year - 1}: "
-            "check the probe's clock"
+            f"{named} is outside the years {EARLIEST.year}-{LATEST.year - 1}: check the clock "
+            "that gave it"
         )
     return moment
 

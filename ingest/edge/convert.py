@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from ingest.edge.base import Sample
 from radmon import units
 from radmon.errors import InputError, first_problem
-from radmon.models import Reading
+from radmon.models import INT32_MAX, Reading
 
 
 def iso_z(moment: datetime) -> str:
@@ -23,9 +23,6 @@ def iso_z(moment: datetime) -> str:
     return (
         moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     )
-
-
-INT32_MAX = 2**31 - 1
 
 
 def to_payload(

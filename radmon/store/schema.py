@@ -26,7 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-from radmon.models import ReadingRow
+from radmon.models import INT32_MAX, ReadingRow
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -57,7 +57,7 @@ metadata = MetaData()
 
 # Row ids are Integer columns: 32 bits on PostgreSQL. A larger id given from outside (a URL, an
 # SMS reply) fails the query there rather than finding nothing.
-MAX_ROW_ID = 2**31 - 1
+MAX_ROW_ID = INT32_MAX
 
 stations = Table(
     "stations",
