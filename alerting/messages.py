@@ -92,9 +92,10 @@ def dose(value: float | None, language: str) -> str:
     # the unit is chosen after rounding: 999.6 nSv/h is "1 uSv/h", not "1000 nSv/h", and
     # 999.99 uSv/h is "1 mSv/h", not "1e+03 uSv/h"
     text, unit = f"{value:.0f}", "nSv/h"
+    rounded = float(f"{value:.3g}")
     for scale, name in ((1e6, "mSv/h"), (1e3, "uSv/h")):
-        if float(f"{value:.3g}") >= scale:
-            text, unit = f"{float(f'{value:.3g}') / scale:g}", name
+        if rounded >= scale:
+            text, unit = f"{rounded / scale:g}", name
             break
     return f"{text.replace('.', ',') if language == 'vi' else text} {unit}"
 
@@ -146,13 +147,11 @@ class Renderer:
         else:
             # An SMS too long for max_sms_parts lists fewer alarms ("and N more"; none at the
             # last), so the reply instruction and the link at its end are not what is cut.
-            many = len(planned.firing) > 1
-            for listed in range(min(MAX_LISTED, len(planned.firing)), -1 if many else 0, -1):
+            firing = len(planned.firing)
+            for listed in range(min(MAX_LISTED, firing), -1 if firing > 1 else 0, -1) or [0]:
                 text = self._sms(planned, lang, listed)
                 if smstext.segments(text)[1] <= self.max_sms_parts:
                     break
-            else:
-                text = self._sms(planned, lang, 1)
             text = smstext.fit(text, self.max_sms_parts)
         subject = self._subject(planned, lang)
         return Rendered(subject, text, self._payload(planned, text, subject))
