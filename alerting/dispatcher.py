@@ -16,6 +16,7 @@ import os
 import random
 import socket
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection
@@ -66,6 +67,8 @@ class Dispatcher:
             if room > 0:
                 claimed = await until_done(self._claim, room, stop=stop, what="outbox claim")
             for item in claimed:
+                if item.state == outbox.WITHDRAWN:
+                    continue
                 task = asyncio.create_task(self._deliver(item, stop))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
@@ -82,12 +85,21 @@ class Dispatcher:
             await asyncio.wait(self._in_flight, timeout=self.settings.lease.total_seconds())
 
     def _claim(self, limit: int) -> list[Notification]:
+        """Due notifications, taken; those withdrawn on the way come back in that state."""
         with self.store.transaction() as conn:
-            return outbox.claim(conn, self.clock(), self.worker, limit, self.settings.lease)
+            claimed = outbox.claim(conn, self.clock(), self.worker, limit, self.settings.lease)
+            withdrawn = outbox.withdraw_answered(conn, claimed)
+        for item in claimed:
+            if item.id in withdrawn:
+                log.info(
+                    "notification %d to %s withdrawn: its alarms were acknowledged or cleared",
+                    item.id,
+                    item.contact or item.address,
+                )
+        self.withdrawn += len(withdrawn)
+        return [replace(n, state=outbox.WITHDRAWN) if n.id in withdrawn else n for n in claimed]
 
     async def _deliver(self, item: Notification, stop: asyncio.Event) -> None:
-        if await until_done(self._withdrawn, item, stop=stop, what="outbox check"):
-            return
         channel = self.channels.get(item.channel)
         try:
             if channel is None:
@@ -140,18 +152,6 @@ class Dispatcher:
             reason,
             delay,
         )
-
-    def _withdrawn(self, item: Notification) -> bool:
-        with self.store.transaction() as conn:
-            if not outbox.withdraw_if_answered(conn, item):
-                return False
-        self.withdrawn += 1
-        log.info(
-            "notification %d to %s withdrawn: its alarms were acknowledged or cleared first",
-            item.id,
-            item.contact or item.address,
-        )
-        return True
 
     def _fail(self, item: Notification, reason: str) -> None:
         now = self.clock()

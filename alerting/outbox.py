@@ -147,20 +147,26 @@ def mark_retry(conn: Connection, nid: int, worker: str, at: datetime, error: str
     return bool(conn.execute(stmt).rowcount)
 
 
-def withdraw_if_answered(conn: Connection, item: Notification) -> bool:
-    """Withdraw a page whose alarms were all acknowledged or cleared while it waited (a
-    gateway outage queues pages for hours; after it, they must not all go out)."""
-    if item.kind != "firing":
-        return False  # telling that alarms cleared is news whenever it goes
-    found = alarms_by_id(conn, item.alarm_ids)
-    if any(a.state is AlarmState.ACTIVE_UNACK for a in found.values()):
-        return False
-    stmt = (
-        update(notifications)
-        .where(notifications.c.id == item.id, notifications.c.state == SENDING)
-        .values(state=WITHDRAWN, last_error="every alarm was acknowledged or cleared first")
-    )
-    return bool(conn.execute(stmt).rowcount)
+def withdraw_answered(conn: Connection, claimed: Sequence[Notification]) -> set[int]:
+    """Withdraw the claimed pages whose alarms were all acknowledged or cleared while they
+    waited (a gateway outage queues pages for hours; after it, they must not all go out);
+    their ids. Notices of cleared alarms are news whenever they go."""
+    pages = [n for n in claimed if n.kind == "firing"]
+    found = alarms_by_id(conn, (aid for n in pages for aid in n.alarm_ids))
+    answered = {
+        n.id
+        for n in pages
+        if not any(
+            found[aid].state is AlarmState.ACTIVE_UNACK for aid in n.alarm_ids if aid in found
+        )
+    }
+    if answered:
+        conn.execute(
+            update(notifications)
+            .where(notifications.c.id.in_(answered), notifications.c.state == SENDING)
+            .values(state=WITHDRAWN, last_error="every alarm was acknowledged or cleared first")
+        )
+    return answered
 
 
 def mark_failed(conn: Connection, nid: int, error: str) -> bool:
