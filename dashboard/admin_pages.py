@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from dashboard import csrf, sessions
 from dashboard.access import page_role
 from dashboard.api import MAX_ROW_ID
+from dashboard.request_rules import NO_NUL
 from dashboard.web import page_language, render, root_path
 from radmon import api_tokens, audit, times
 from radmon.errors import InputError, first_problem
@@ -58,8 +59,6 @@ MAX_CSV_BYTES = 2 * 1024 * 1024
 # Longest text a form field takes (names are 64, station names 200, labels a line).
 MAX_FIELD = 500
 
-# PostgreSQL refuses NUL in text: such input is refused here, not turned into a 500 there.
-NO_NUL = r"^[^\x00]*$"
 
 CsrfField = Annotated[str, Form(max_length=200)]
 Text = Annotated[str, Form(max_length=MAX_FIELD, pattern=NO_NUL)]

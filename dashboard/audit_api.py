@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from dashboard.access import require_role
 from dashboard.api import LINK_HEADER, MAX_ROW_ID
 from dashboard.params import parse_instant
+from dashboard.request_rules import NO_NUL
 from dashboard.schemas import SIGN_IN_ERRORS, Problem, Unprocessable
 from radmon import audit
 from radmon.audit import AuditEntry
@@ -21,8 +22,6 @@ from radmon.users import User
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
-# PostgreSQL refuses NUL in text: a filter with one is refused here, not turned into a 500.
-NO_NUL = r"^[^\x00]*$"
 # Most entries one answer holds; a longer history is read page by page.
 MAX_ENTRIES = 1000
 
