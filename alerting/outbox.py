@@ -190,6 +190,14 @@ def listing(
     return [Notification.of(r) for r in conn.execute(query).mappings()]
 
 
+def told(conn: Connection, address: str, alarm_ids: Iterable[int], recent: int = 1000) -> set[int]:
+    """Which of *alarm_ids* one of the last *recent* messages sent to *address* named: a reply
+    acknowledges only what its sender was told of."""
+    wanted = set(alarm_ids)
+    named = {aid for n in listing(conn, SENT, limit=recent, address=address) for aid in n.alarm_ids}
+    return wanted & named
+
+
 def counts(conn: Connection) -> dict[str, int]:
     query = select(notifications.c.state, func.count()).group_by(notifications.c.state)
     found = {state: 0 for state in STATES}

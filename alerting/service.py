@@ -159,7 +159,8 @@ class AlertingService:
     # -- replies --------------------------------------------------------------------------
 
     async def on_reply(self, sender: str, text: str) -> None:
-        """An SMS came in: ``OK 123`` from a known contact acknowledges alarm 123."""
+        """An SMS came in: ``OK 123`` from a known contact acknowledges alarm 123 if a message
+        sent to that phone named it (a contact answers for what they were told of)."""
         contact = next(
             (c for c in self.rules.contacts.values() if c.phone and same_phone(c.phone, sender)),
             None,
@@ -173,8 +174,19 @@ class AlertingService:
                 text,
             )
             return
-        if not ids:  # "OK": everything in the last message this phone was sent
-            last = await asyncio.to_thread(self._last_sent_to, contact.phone or sender)
+        phone = contact.phone or sender
+        if ids:
+            told = await asyncio.to_thread(self._told, phone, ids)
+            if untold := [i for i in ids if i not in told]:
+                log.warning(
+                    "SMS from %s (%s): alarm(s) %s were never sent to this phone; not acknowledged",
+                    sender,
+                    contact.name,
+                    ", ".join(map(str, untold)),
+                )
+            ids = [i for i in ids if i in told]
+        else:  # "OK": everything in the last message this phone was sent
+            last = await asyncio.to_thread(self._last_sent_to, phone)
             ids = last.alarm_ids if last else []
         now = self.clock()
         for alarm_id in ids:
@@ -188,6 +200,10 @@ class AlertingService:
                 "" if acked else " (no such alarm)",
             )
         self.alarms_changed()
+
+    def _told(self, phone: str, ids: list[int]) -> set[int]:
+        with self.store.engine.connect() as conn:
+            return outbox.told(conn, phone, ids)
 
     def _last_sent_to(self, phone: str) -> outbox.Notification | None:
         with self.store.engine.connect() as conn:

@@ -179,6 +179,24 @@ def test_a_page_acknowledged_during_an_outage_is_withdrawn(
     assert admin.notification_counts(ready)["withdrawn"] == 1
 
 
+def test_a_reply_acknowledges_only_alarms_its_phone_was_told_of(
+    ready: Store, gateway: GatewayDouble
+) -> None:
+    # Any contact could acknowledge any alarm by its number, one never paged to them included
+    # (a warning the routes send nobody, still unanswered on the board).
+    settings = configure(ready.settings, channels=[http_channel(gateway)])
+    paged = breach(ready)
+    unpaged = breach(ready, "QN02", Severity.WARNING)
+    service = AlertingService(ready, settings)
+    asyncio.run(run_until(service, lambda: len(gateway.delivered) >= 1))
+    asyncio.run(service.on_reply("0901234567", f"OK {paged.id} {unpaged.id}"))
+    states = {a.id: a.state for a in (ready.alarm(paged.id), ready.alarm(unpaged.id)) if a}
+    assert states == {paged.id: AlarmState.ACTIVE_ACK, unpaged.id: AlarmState.ACTIVE_UNACK}
+    asyncio.run(service.on_reply("+84 90 999 9999", f"OK {paged.id}"))  # not a contact
+    acked = ready.alarm(paged.id)
+    assert acked is not None and acked.acked_by == "Duty"
+
+
 def test_a_rain_front_over_40_stations_sends_one_message(
     ready: Store, gateway: GatewayDouble
 ) -> None:
