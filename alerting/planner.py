@@ -14,7 +14,9 @@ Per route and group (Alertmanager's grouping) and per recipient:
   alarms on many stations makes one message; later ones wait ``group_interval`` after the
   last; severities listed in ``immediate`` (emergency) wait for nothing;
 - an acknowledged alarm is news to nobody (the ack stops the paging), a silenced or
-  inhibited one is held back while that lasts.
+  inhibited one is held back while that lasts, and one whose route is outside its
+  ``active_times``; the escalation of an alarm held from the start begins when it is let
+  through, at its first step, not with every step it would have climbed meanwhile.
 """
 
 from __future__ import annotations
@@ -128,6 +130,8 @@ def plan(
         if rules.inhibited(alarm.id, labels, everyone):
             continue
         for route in rules.routes_for(labels):
+            if not rules.route_active(route, now):
+                continue  # held: its escalation starts when the route is next active
             first = tracks.get((route.name, alarm.id))
             if first is None:
                 first = result.new_tracks[(route.name, alarm.id)] = now

@@ -308,6 +308,42 @@ def test_active_times_hold_a_route_outside_office_hours() -> None:
     assert len(h.tick(saturday, monday_morning)) == 1
 
 
+def test_an_alarm_held_overnight_starts_its_escalation_at_the_first_step() -> None:
+    # Monday 08:00 paged Duty, Head and Leader at once for Saturday's alarm: its escalation
+    # had been counting while the route was closed.
+    cfg = settings(
+        escalations=[
+            {
+                "name": "office",
+                "steps": [
+                    {"contacts": ["Duty"]},
+                    {"after": "10m", "contacts": ["Head"]},
+                    {"after": "10m", "contacts": ["Leader"]},
+                ],
+            }
+        ],
+        routes=[
+            {
+                "escalation": "office",
+                "active_times": [
+                    {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:30", "end": "17:00"}
+                ],
+            }
+        ],
+        group_wait="0s",
+        group_interval="1m",
+    )
+    h = Harness(cfg)
+    opens = T0 + timedelta(days=1, hours=21, minutes=29)  # Monday 07:29 local: one tick
+    h.run(lambda now: [alarm(1)], until=opens - T0, every=30 * MIN)  # before the opening
+    assert h.sent == []
+    monday = T0 + timedelta(days=1, hours=21, minutes=30)  # Monday 07:30 local
+    for minute in range(31):
+        h.tick([alarm(1)], monday + minute * MIN)
+    at = {phone: [t - monday for t, _ in h.to(phone)] for phone in (DUTY, HEAD, LEADER)}
+    assert at == {DUTY: [timedelta(0)], HEAD: [10 * MIN], LEADER: [20 * MIN]}
+
+
 def test_route_tree_first_match_children_and_continue() -> None:
     cfg = settings(
         channels=[
