@@ -27,7 +27,7 @@ from pydantic import TypeAdapter
 
 from dashboard import csv_export
 from dashboard.access import require_read_access, require_role
-from dashboard.geojson import live_layer
+from dashboard.geojson import live_layer, reported_offline
 from dashboard.http_cache import conditional, not_modified
 from dashboard.params import parse_instant, period
 from dashboard.schemas import (
@@ -127,10 +127,12 @@ def _station_or_404(store: Store, station_id: str) -> Station:
 )
 def list_stations(
     store: StoreDep,
+    request: Request,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Every station with its latest reading, as GeoJSON; cheap to poll with If-None-Match."""
-    layer = live_layer(store, datetime.now(UTC))  # shared by the maps polling within 0.5 s
+    offline = reported_offline(request.app.state.ingest)
+    layer = live_layer(store, datetime.now(UTC), offline)  # shared by polls within 0.5 s
     headers = {"ETag": layer.etag, "Cache-Control": "no-cache"}
     if not_modified(if_none_match, layer.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)

@@ -68,6 +68,7 @@ class _Encoded:
 @dataclass(frozen=True)
 class _Layered:
     version: object | None
+    reported: frozenset[str]
     computed_at: datetime
     layer: StationsLayer
     made: list[tuple[LatestReading, dict[str, Any]]]  # which item each feature was made of
@@ -76,6 +77,7 @@ class _Layered:
 @dataclass(frozen=True)
 class _Live:
     store: Store
+    reported: frozenset[str]
     made: float  # time.monotonic() when store.latest() was asked
     layer: StationsLayer
 
@@ -109,12 +111,22 @@ def _still_valid(
     )
 
 
-def _liveness(latest: list[LatestReading], now: datetime) -> tuple[list[bool], datetime | None]:
+NOBODY: frozenset[str] = frozenset()
+
+
+def reported_offline(ingest: Any) -> frozenset[str]:
+    """The stations the edges report offline (``ingest/links.py``); none without MQTT."""
+    return ingest.links.offline() if ingest is not None else NOBODY
+
+
+def _liveness(
+    latest: list[LatestReading], now: datetime, reported: frozenset[str]
+) -> tuple[list[bool], datetime | None]:
     """Each station's online flag, and the first moment one of them turns offline."""
     flags = []
     valid_until: datetime | None = None
     for item in latest:
-        online = is_online(item, now)
+        online = is_online(item, now) and item.station.station_id not in reported
         if online and item.time is not None:
             turns = item.time + _allowed(item)
             valid_until = turns if valid_until is None else min(valid_until, turns)
@@ -122,7 +134,7 @@ def _liveness(latest: list[LatestReading], now: datetime) -> tuple[list[bool], d
     return flags, valid_until
 
 
-def _plain_feature(item: LatestReading, online: bool) -> dict[str, Any]:
+def _plain_feature(item: LatestReading, online: bool, reported: bool) -> dict[str, Any]:
     # Keys in the order of the schema's fields, so the bytes equal model_dump_json's.
     station = item.station
     return {
@@ -141,20 +153,26 @@ def _plain_feature(item: LatestReading, online: bool) -> dict[str, Any]:
             "interval_s": station.interval_s,
             "timezone": station.timezone,
             "elevation_m": station.elevation_m,
+            "reported_offline": reported,
         },
     }
 
 
-def stations_layer(latest: list[LatestReading], now: datetime) -> StationsLayer:
-    """The layer the map draws and polls, reused while *latest* and every liveness hold."""
+def stations_layer(
+    latest: list[LatestReading], now: datetime, reported: frozenset[str] = NOBODY
+) -> StationsLayer:
+    """The layer the map draws and polls, reused while *latest*, the stations *reported*
+    offline by their edges and every liveness hold."""
     global _layered
     version = getattr(latest, "version", None)
     known = _layered
-    if known is not None and _still_valid(
-        version, known.version, known.computed_at, known.layer.valid_until, now
+    if (
+        known is not None
+        and known.reported is reported
+        and _still_valid(version, known.version, known.computed_at, known.layer.valid_until, now)
     ):
         return known.layer
-    flags, valid_until = _liveness(latest, now)
+    flags, valid_until = _liveness(latest, now, reported)
     # The store hands back the same object for a station that did not change: keep its feature
     # (fewer objects made per answer means fewer and shorter garbage collections in the node).
     before = {id(item): feature for item, feature in known.made} if known is not None else {}
@@ -162,38 +180,51 @@ def stations_layer(latest: list[LatestReading], now: datetime) -> StationsLayer:
     features = []
     for item, online in zip(latest, flags, strict=True):
         feature = before.get(id(item))
-        if feature is None or feature["properties"]["online"] is not online:
-            feature = _plain_feature(item, online)
+        off = item.station.station_id in reported
+        if (
+            feature is None
+            or feature["properties"]["online"] is not online
+            or feature["properties"]["reported_offline"] is not off
+        ):
+            feature = _plain_feature(item, online, off)
         made.append((item, feature))
         features.append(feature)
     body = _JSON.dump_json({"type": "FeatureCollection", "features": features})
     layer = StationsLayer(features, body, _etag(body), valid_until)
     with _lock:
-        _layered = _Layered(version, now, layer, made)
+        _layered = _Layered(version, reported, now, layer, made)
     return layer
 
 
-def live_layer(store: Store, now: datetime, max_age_s: float = LIVE_MAX_AGE_S) -> StationsLayer:
+def live_layer(
+    store: Store,
+    now: datetime,
+    reported: frozenset[str] = NOBODY,
+    max_age_s: float = LIVE_MAX_AGE_S,
+) -> StationsLayer:
     """The layer for polling maps: at most *max_age_s* old, so under live ingest (when the
     store's own cache cannot hold) all polls within that time share one ``store.latest()``."""
     global _live
     known = _live
-    if _fresh(known, store, now, max_age_s):
+    if _fresh(known, store, reported, now, max_age_s):
         return known.layer  # type: ignore[union-attr]
     with _live_lock:  # polls that arrive together wait for one query
         known = _live
-        if _fresh(known, store, now, max_age_s):
+        if _fresh(known, store, reported, now, max_age_s):
             return known.layer  # type: ignore[union-attr]
         made = time.monotonic()
-        layer = stations_layer(store.latest(), now)
-        _live = _Live(store, made, layer)
+        layer = stations_layer(store.latest(), now, reported)
+        _live = _Live(store, reported, made, layer)
         return layer
 
 
-def _fresh(known: _Live | None, store: Store, now: datetime, max_age_s: float) -> bool:
+def _fresh(
+    known: _Live | None, store: Store, reported: frozenset[str], now: datetime, max_age_s: float
+) -> bool:
     return (
         known is not None
         and known.store is store
+        and known.reported is reported
         and time.monotonic() - known.made < max_age_s
         and (known.layer.valid_until is None or now <= known.layer.valid_until)
     )

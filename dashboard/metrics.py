@@ -65,4 +65,20 @@ def metrics(request: Request) -> str:
         out += _lines(
             "radmon_mqtt_connected", "gauge", "1 while connected", [("", counters.connected)]
         )
+        links = ingest.links.counts()
+        out += _lines(
+            "radmon_edges",
+            "gauge",
+            "edges by the state their status topic reports",
+            [
+                ('{state="online"}', links["edges_online"]),
+                ('{state="offline"}', links["edges_offline"]),
+            ],
+        )
+        out += _lines(
+            "radmon_stations_reported_offline",
+            "gauge",
+            "stations whose edge reports the probe, or itself, offline",
+            [("", links["stations_reported_offline"])],
+        )
     return "\n".join(out) + "\n"

@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from dashboard.access import PageReader
 from dashboard.bands import NO_DATA_COLOUR, PLAIN_EDGE, bands_for_page, rings_for_page
-from dashboard.geojson import live_layer
+from dashboard.geojson import live_layer, reported_offline
 from dashboard.http_cache import not_modified, strong_etag
 from dashboard.web import page_context, render, root_path
 from gis import outline_attribution, outline_bytes
@@ -99,7 +99,8 @@ def _page_config(request: Request, context: dict[str, Any]) -> dict[str, Any]:
 @router.get("/", response_class=HTMLResponse)
 def map_page(request: Request, _user: PageReader) -> HTMLResponse:
     """The full-window live map of every station."""
-    layer = live_layer(request.app.state.store, datetime.now(UTC))
+    state = request.app.state
+    layer = live_layer(state.store, datetime.now(UTC), reported_offline(state.ingest))
     context = page_context(request)
     return render(
         request,

@@ -39,12 +39,18 @@ class StationProperties(BaseModel):
     dose_rate_nsv_h: float | None = Field(description="latest reading, H*(10) in nSv/h")
     time: datetime | None = Field(description="time of the latest reading (UTC)")
     severity: Severity | None = Field(description="highest severity of the open alarms")
-    online: bool = Field(description="false when the latest reading is older than 3 intervals")
+    online: bool = Field(
+        description="false when the latest reading is older than 3 intervals, or when the"
+        " station's edge reports the probe, or itself, offline on the MQTT status topics"
+    )
     district: str | None
     probe_model: str | None
     interval_s: int
     timezone: str | None
     elevation_m: float | None
+    reported_offline: bool = Field(
+        default=False, description="the station's edge reports the probe or itself offline"
+    )
 
 
 class StationFeature(BaseModel):

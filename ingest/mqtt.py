@@ -31,6 +31,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ingest.broker import mqtt_client
+from ingest.links import EDGE_PROPERTY, Links
 from ingest.payloads import Context, Decoded, decode_message
 from ingest.stations import StationDirectory
 from radmon.config import Settings
@@ -92,6 +93,7 @@ class MqttIngest:
         self.settings = settings
         self.counters = IngestCounters()
         self.stations = StationDirectory(store.stations, settings.ingest.station_refresh_s)
+        self.links = Links(settings.mqtt.topic_prefix)
         self._max_batch_messages = max(1, settings.ingest.receive_maximum // 2)
         self._generation = 0
         # a batch holds about batch_size readings, judged by the payload bytes a reading has
@@ -128,7 +130,7 @@ class MqttIngest:
             self.settings.mqtt.port,
             "resumed" if flags.session_present else "new",
         )
-        client.subscribe(dose_topic(self.settings), qos=1)
+        client.subscribe([(dose_topic(self.settings), 1), *((t, 1) for t in self.links.topics())])
 
     def _on_disconnect(self, _c: paho.Client, _u: object, _flags, reason, _props) -> None:
         self.counters.connected = False
@@ -141,6 +143,9 @@ class MqttIngest:
         # woken only when the inbox was empty, not once per message (a wake-up is a system
         # call).
         assert self._loop is not None
+        if self.links.is_status(message.topic):
+            self._heard_status(message)
+            return
         size = len(message.payload)
         window = self.settings.ingest.receive_maximum
         with self._room:
@@ -155,6 +160,16 @@ class MqttIngest:
             self._inbox_bytes += size
         if was_empty:
             self._loop.call_soon_threadsafe(self._arrived.set)
+
+    def _heard_status(self, message: paho.MQTTMessage) -> None:
+        # A status is state, retained by the broker and heard again on every subscribe: it is
+        # taken and acknowledged at once, never batched with the readings.
+        edges = getattr(message.properties, "UserProperty", None) or []
+        edge = next((value for key, value in edges if key == EDGE_PROPERTY), None)
+        if not self.links.heard(message.topic, message.payload, edge, datetime.now(UTC)):
+            log.warning("ignored a status message on %s: %r", message.topic, message.payload[:40])
+        if message.qos > 0:
+            self._client.ack(message.mid, message.qos)
 
     # -- the store side (the event loop) ----------------------------------------------------
 

@@ -233,7 +233,8 @@
     part.appendChild(element("strong", "station-name", p.name));
     row(part, t.station_id, p.station_id);
     var dose = p.dose_rate_nsv_h === null ? t.never_reported : formatDose(p.dose_rate_nsv_h);
-    row(part, t.dose_rate, p.online || p.dose_rate_nsv_h === null ? dose : dose + " (" + t.offline + ")");
+    var offline = p.reported_offline ? t.reported_offline : t.offline;
+    row(part, t.dose_rate, p.online || p.dose_rate_nsv_h === null ? dose : dose + " (" + offline + ")");
     if (p.time) row(part, t.time, timeFormat(p.timezone || config.timezone, true).format(new Date(p.time)));
     if (p.district) row(part, t.district, p.district);
     if (p.severity) row(part, t.alarm, t["severity_" + p.severity] || p.severity);

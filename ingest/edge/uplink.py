@@ -12,8 +12,9 @@ Status topics (one will per connection, so the will belongs to the edge, not to 
   a graceful stop publishes ``offline`` itself. Retained, QoS 1.
 - ``{prefix}/{station_id}/status``: ``online``/``offline`` as the probe answers or stops
   answering, published by the edge (again after each reconnect, and ``offline`` for every
-  station on a graceful stop). Retained, QoS 1. After a crash a station's retained status is
-  the last one published: a consumer takes a station as online only while its edge is online.
+  station on a graceful stop). Retained, QoS 1, with the MQTT 5 user property ``edge`` naming
+  the edge. After a crash a station's retained status is the last one published: a consumer
+  takes a station as online only while its edge is online (``ingest/links.py``).
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from ingest.broker import mqtt_client
+from ingest.links import EDGE_PROPERTY, OFFLINE, ONLINE
 from radmon.config import MqttSettings
 
 log = logging.getLogger(__name__)
-
-ONLINE = "online"
-OFFLINE = "offline"
 
 
 def edge_status_topic(prefix: str, edge_id: str) -> str:
@@ -58,6 +59,8 @@ class Uplink:
         self._loop = loop
         self.prefix = mqtt.topic_prefix
         self.edge_topic = edge_status_topic(mqtt.topic_prefix, edge_id)
+        self._station_props = Properties(PacketTypes.PUBLISH)
+        self._station_props.UserProperty = (EDGE_PROPERTY, edge_id)
         self.connected = asyncio.Event()
         self.on_ack: Callable[[int, bool], None] = lambda mid, failed: None
         self.on_connected: Callable[[], None] = lambda: None
@@ -113,7 +116,9 @@ class Uplink:
 
     def _publish_status(self, station_id: str, state: str) -> paho.MQTTMessageInfo:
         topic = station_topic(self.prefix, station_id, "status")
-        return self._client.publish(topic, state, qos=1, retain=True)
+        return self._client.publish(
+            topic, state, qos=1, retain=True, properties=self._station_props
+        )
 
     def start(self) -> None:
         """Connect in the background; paho retries until the broker answers."""
