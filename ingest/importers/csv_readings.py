@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import deque
 from collections.abc import Iterable, Iterator
 
 from pydantic import ValidationError
@@ -30,24 +31,32 @@ OPTIONAL = ("precip_mm_h",)
 
 
 class _Tap:
-    """Iterates the file's lines for the csv reader and remembers them: the raw record."""
+    """The file's lines for the csv reader, remembered (the raw record) and given back when a
+    record must be read again."""
 
     def __init__(self, lines: Iterable[str]) -> None:
         self._lines = iter(lines)
+        self._again: deque[str] = deque()
         self._taken: list[str] = []
 
     def __iter__(self) -> _Tap:
         return self
 
     def __next__(self) -> str:
-        line = next(self._lines)
+        line = self._again.popleft() if self._again else next(self._lines)
         self._taken.append(line)
         return line
 
-    def take(self) -> str:
-        raw = "".join(self._taken).rstrip("\r\n")
-        self._taken.clear()
-        return raw
+    def take(self) -> list[str]:
+        taken, self._taken = self._taken, []
+        return taken
+
+    def again(self, lines: list[str]) -> None:
+        self._again.extendleft(reversed(lines))
+
+
+def _raw(lines: list[str]) -> str:
+    return "".join(lines).rstrip("\r\n")
 
 
 def parse(lines: Iterable[str], ctx: ImportContext) -> Iterator[Item]:
@@ -70,23 +79,39 @@ def parse(lines: Iterable[str], ctx: ImportContext) -> Iterator[Item]:
             f"name {','.join(REQUIRED)} (optional: {','.join(OPTIONAL)})"
         )
     columns = {name: names.index(name) for name in REQUIRED + OPTIONAL if name in names}
-    tap.take()
-    consumed = reader.line_num
+    line = len(tap.take()) + 1  # the first physical line of the next record
     while True:
-        line = consumed + 1
+        error: csv.Error | None = None
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            consumed = reader.line_num
-            yield ctx.reject(line, f"not valid CSV: {exc}", tap.take())
+            row, error = [], exc
+        taken = tap.take()
+        if len(taken) > 1 and (error is not None or _spills(row, columns)):
+            # A quote left open ran on into the next lines, which are records of their own
+            # (a stray one swallowed thousands): refuse its line, read the others again.
+            yield ctx.reject(
+                line, "not valid CSV: a quote opened on this line is not closed", _raw(taken[:1])
+            )
+            tap.again(taken[1:])
+            line += 1
             continue
-        consumed = reader.line_num
-        raw = tap.take()
-        if not any(cell.strip() for cell in row):
+        raw, first, line = _raw(taken), line, line + len(taken)
+        if error is not None:
+            yield ctx.reject(first, f"not valid CSV: {error}", raw)
+        elif not any(cell.strip() for cell in row):
             continue
-        yield _row(row, columns, line, raw, ctx)
+        elif len(row) > len(names):  # 105,2 for 105.2: the 2 must not land in another column
+            yield ctx.reject(first, f"has {len(row)} fields; the header names {len(names)}", raw)
+        else:
+            yield _row(row, columns, first, raw, ctx)
+
+
+def _spills(row: list[str], columns: dict[str, int]) -> bool:
+    """Whether a line break sits in a column radmon reads (in a note column it may)."""
+    return any(i < len(row) and ("\n" in row[i] or "\r" in row[i]) for i in columns.values())
 
 
 def _row(row: list[str], columns: dict[str, int], line: int, raw: str, ctx: ImportContext) -> Item:

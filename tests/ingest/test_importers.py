@@ -176,6 +176,32 @@ def test_csv_a_line_the_csv_reader_refuses_does_not_stop_the_file() -> None:
     assert letter.origin == "sample:2" and "not valid CSV" in letter.reason
 
 
+def test_csv_a_stray_quote_spoils_its_own_line_only() -> None:
+    # One unclosed quote swallowed every following row into one dead letter, up to the csv
+    # module's field limit (4,000 rows of 20,000) or the end of the file (all of them).
+    rows = [
+        f"2026-11-{d:02d}T{h:02d}:{m:02d}:00Z,QN002,{100 + m}"
+        for d in range(21, 26)
+        for h in range(24)
+        for m in range(60)
+    ]
+    for count in (200, len(rows)):
+        text = 'time,station_id,dose_rate_nsv_h\n2026-11-20T00:00:00Z,QN002,"100\n'
+        text += "\n".join(rows[:count]) + "\n"
+        items, _ = parse("csv", text, [PLAIN])
+        assert len(readings_of(items)) == count
+        (letter,) = letters(items)
+        assert letter.origin == "sample:2" and "quote" in letter.reason
+
+
+def test_csv_a_row_with_more_fields_than_the_header_is_refused() -> None:
+    # "105,2" (a decimal comma) stored 105 and moved the 2 into the next column.
+    text = "time,station_id,dose_rate_nsv_h\n2026-11-21T03:00:00Z,QN002,105,2\n"
+    items, _ = parse("csv", text, [PLAIN])
+    (letter,) = letters(items)
+    assert readings_of(items) == [] and "4 fields; the header names 3" in letter.reason
+
+
 def test_csv_quoted_fields_and_a_nul_byte(store: Store, tmp_path: Path) -> None:
     store.upsert_stations([PLAIN])
     text = (
