@@ -27,8 +27,11 @@ Decisions (where the format leaves room, the parser is tolerant and says what it
   period's length (END - BEGIN) becomes ``interval_s`` when it is positive;
 - units are matched case-insensitively; ``NGY/H`` (air kerma) is refused with that reason, as
   radmon does not convert air kerma to H*(10);
-- VALIDATED is read leniently: ``2`` or text saying "not plausible"/"invalid" is dead-lettered
-  (the three-valued validation of IRIX is assumed), anything else is stored;
+- VALIDATED: ``2`` or text saying "not plausible"/"invalid" is dead-lettered (the three-valued
+  validation of IRIX is assumed); empty, ``0``, ``1`` and the other IRIX texts are stored;
+  anything else is dead-lettered, since it may be a marking radmon cannot read;
+- a line that starts with ``\\`` starts a statement: one still open without its ``;`` is
+  dead-lettered there, so a lost ``;`` or a stray quote spoils one record, not the next ones;
 - each LOCALITY record upserts the station with its code as ``station_id``; fields radmon keeps
   that EURDEP does not carry (timezone, probe model, calibration) are kept from the store;
 - radiological records may name a locality defined earlier in the file or any station the
@@ -61,6 +64,7 @@ GAMMA_DOSE_RATE = "T-GAMMA"
 EXTERNAL_RADIATION = "A5"
 MAX_STATEMENT_CHARS = 65_536
 _NOT_PLAUSIBLE = {"2", "NOT PLAUSIBLE", "VALIDATED - NOT PLAUSIBLE", "INVALID"}
+_PLAUSIBLE = {"", "0", "1", "NOT VALIDATED", "VALIDATED", "VALIDATED - PLAUSIBLE", "PLAUSIBLE"}
 _COORDINATE = re.compile(r"([NSEW])?\s*([+-]?\d{1,3}(?:\.\d*)?)\s*([NSEW])?", re.IGNORECASE)
 _READ_BLOCKS = {"LOCALITY", "RADIOLOGICAL"}
 
@@ -149,6 +153,11 @@ def _statements(lines: Iterable[str]) -> Iterator[_Statement | _Junk]:
                 yield _Junk(number, "not a EURDEP statement ('\\...;')", text)
                 continue
             pending = _Statement(number, stripped, text)
+        elif text.lstrip().startswith("\\"):
+            # a new statement: the open one lacks its ';' (a stray quote or a lost ';' must
+            # not carry the next records, or the block's end, into it)
+            yield _Junk(pending.line, "statement has no closing ';'", pending.raw)
+            pending = _Statement(number, text.strip(), text)
         else:
             pending.body += " " + text.strip()
             pending.raw += "\n" + text
@@ -292,6 +301,13 @@ def _radiological(record: dict[str, str], ctx: ImportContext) -> Reading | None:
     if validated in _NOT_PLAUSIBLE:
         raise Refused(
             field_error("VALIDATED", f"{validated!r}: the sender marks the value not plausible"),
+            code,
+        )
+    if validated not in _PLAUSIBLE:
+        raise Refused(
+            field_error(
+                "VALIDATED", f"{validated[:40]!r} is none of 0, 1, 2 or the IRIX validation texts"
+            ),
             code,
         )
     end = _time(record.get("END", ""), "END", station.timezone, code)

@@ -500,6 +500,28 @@ def test_eurdep_unterminated_and_stray_lines() -> None:
     ]
 
 
+def test_eurdep_a_lost_semicolon_or_stray_quote_spoils_one_record() -> None:
+    # A record without its ';' ran into the next statement: "\\END_RADIOLOGICAL" became part
+    # of its VALIDATED field (stored as valid), and a stray quote carried 64 KiB of records.
+    head = "\\BEGIN_EURDEP;\n\\BEGIN_RADIOLOGICAL;\n"
+    head += "\\FIELD_LIST LOCALITY_CODE,END,VALUE,UNIT,NUCLIDE,VALIDATED;\n"
+    good = [f"\\XX0001,2026-11-21T{h:02d}:00Z,{50 + h},NSV/H,T-GAMMA,1;" for h in range(24)]
+    station = [PLAIN.model_copy(update={"station_id": "XX0001"})]
+    for bad in (
+        '\\XX0001,2026-11-20T00:00Z,"49,NSV/H,T-GAMMA,1;',
+        "\\XX0001,2026-11-20T00:00Z,9500,NSV/H,T-GAMMA,2",
+    ):
+        text = head + bad + "\n" + "\n".join(good) + "\n\\END_RADIOLOGICAL;\n\\END_EURDEP;\n"
+        items, _ = parse("eurdep", text, station)
+        assert len(readings_of(items)) == 24, bad
+        (letter,) = letters(items)
+        assert letter.reason == "line 4: statement has no closing ';'"
+    text = head + "\\XX0001,2026-11-21T00:00Z,50,NSV/H,T-GAMMA,2 maybe;\n"
+    items, _ = parse("eurdep", text, station)
+    (letter,) = letters(items)
+    assert readings_of(items) == [] and "VALIDATED" in letter.reason
+
+
 def test_eurdep_statement_split_over_lines_and_two_on_one_line() -> None:
     text = (
         "\\BEGIN_EURDEP;\\BEGIN_RADIOLOGICAL;\n"
