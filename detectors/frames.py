@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from detectors.engine import Engine, steps
+from detectors.engine import Engine, highest_per_second, steps
 from radmon.config import DetectionSettings
 from radmon.models import Alarm, Station
 
@@ -46,6 +46,9 @@ def run_frame(engine: Engine, readings: pd.DataFrame) -> list[Alarm]:
         precip = pd.to_numeric(readings["precip_mm_h"], errors="coerce").to_numpy(np.float64)
     else:
         precip = np.full(len(dose), np.nan)
+    keep = highest_per_second(seconds, codes, dose)
+    if keep is not None:  # a station's second given twice: its highest reading, in any order
+        seconds, codes, dose, precip = seconds[keep], codes[keep], dose[keep], precip[keep]
     changes: list[Alarm] = []
     for rows in steps(seconds, codes):
         engine.step(seconds[rows], codes[rows], dose[rows], precip[rows])
@@ -93,22 +96,8 @@ def detect_frame(
     """
     clock = (lambda: now) if now is not None else time.time
     engine = Engine(settings, stations, site_timezone=site_timezone, clock=clock)
-    changes = run_frame(engine, one_reading_per_time(readings))
+    changes = run_frame(engine, readings)
     if not readings.empty:  # the file's last word: episodes still open get their true peak
         end = pd.DatetimeIndex(readings["time"]).max()
         engine.episodes.emit_grown_peaks(int(end.timestamp()))
     return episodes_frame(changes + engine.drain())
-
-
-def one_reading_per_time(readings: pd.DataFrame) -> pd.DataFrame:
-    """A station's time given twice keeps its highest value, in any row order.
-
-    The engine judges the first of a repeated time and skips the rest, so a file that repeats
-    a time with another value gave alarms that depended on the rows' order. The highest is the
-    one a duty officer must not miss.
-    """
-    key = ["station_id", "time"]
-    if not readings.duplicated(key).any():
-        return readings
-    ranked = readings.sort_values("dose_rate_nsv_h", ascending=False, kind="stable")
-    return ranked.drop_duplicates(key).sort_index()

@@ -718,3 +718,26 @@ def test_a_station_without_history_has_no_background_to_report() -> None:
     [alarm, *_] = [a for a in run(times, x) if a.kind == "dose_level" and a.station_id == "ST02"]
     assert alarm.peak_nsv_h == 150_000.0
     assert alarm.baseline_nsv_h is None
+
+
+def test_a_reading_in_the_same_second_as_another_is_judged_by_the_highest() -> None:
+    # 100 and 5000 nSv/h half a second apart: the engine judged the first of the second and
+    # skipped the 5000 as a repeat, in a file (the repeat check wanted equal times) and live.
+    start = pd.Timestamp("2026-01-01T00:00:00Z")
+    times = [start + pd.Timedelta(minutes=10 * k) for k in range(300)]
+    dose = [100.0 + k % 3 for k in range(300)]
+    spike = start + pd.Timedelta(days=1)
+    times += [spike + pd.Timedelta(milliseconds=500)]
+    dose += [5000.0]
+    table = pd.DataFrame({"time": times, "station_id": "A", "dose_rate_nsv_h": dose})
+    kinds = set(detect_frame(table, now=float("inf"))["kind"])
+    assert {"dose_level", "transient"} <= kinds
+
+    live = Engine(DetectionSettings(), [], clock=lambda: float("inf"))
+    sent = [
+        Reading(station_id="A", time=t.to_pydatetime(), dose_rate_nsv_h=v)
+        for t, v in zip(times, dose, strict=True)
+    ]
+    live.feed(sent[:144])
+    changes = live.feed([sent[144], sent[-1]])  # one gathering: the 100, then the 5000
+    assert "dose_level" in {a.kind for a in changes}
