@@ -106,4 +106,4 @@ def write_alarms_csv(alarms: pd.DataFrame, path: Path) -> None:
     try:
         out.to_csv(path, index=False, float_format="%.2f", na_rep="")
     except OSError as exc:
-        raise InputError(f"{path}: cannot write alarms: {exc.strerror}") from exc
+        raise InputError(f"{path}: cannot write alarms: {exc.strerror or exc}") from exc

@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from radmon import __version__, audit
 from radmon.cli_alarms import alarms_app, notifications_app, silences_app
 from radmon.cli_audit import audit_app
-from radmon.cli_common import ConfigOption, ready_store, replaced_when_complete
+from radmon.cli_common import ConfigOption, check_writable, ready_store, replaced_when_complete
 from radmon.cli_tokens import tokens_app
 from radmon.cli_users import users_app
 from radmon.config import CONFIG_ENV, Settings, load_settings
@@ -29,6 +29,8 @@ from radmon.errors import InputError, RadmonError
 
 if TYPE_CHECKING:
     pass
+
+MAX_SIMULATED_READINGS = 500_000_000  # some 40 GB of CSV: beyond it, a typo (--days 1e9)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -215,7 +217,9 @@ def simulate_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="Readings CSV to write.")],
     stations: Annotated[int, typer.Option("--stations", min=1, help="Number of stations.")] = 40,
     days: Annotated[float, typer.Option("--days", min=0.0, help="Simulated days.")] = 7.0,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same output).")] = 1,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Random seed (same seed, same output).")
+    ] = 1,
     events: Annotated[
         Path | None, typer.Option("--events", help="Also write the injected events CSV.")
     ] = None,
@@ -234,6 +238,12 @@ def simulate_cmd(
     from ingest import SimulationConfig, simulate, write_csvs
     from radmon.times import parse_time
 
+    check_writable(output, events, stations_csv)
+    if (readings := stations * days * 86_400 / interval_s) > MAX_SIMULATED_READINGS:
+        raise InputError(
+            f"--days/--stations/--interval-s: {readings:,.0f} readings asked; "
+            f"at most {MAX_SIMULATED_READINGS:,} are simulated at once"
+        )
     begin = parse_time(start) if start else datetime(2026, 1, 1, tzinfo=UTC)
     config = SimulationConfig(
         n_stations=stations, seed=seed, interval_s=interval_s, start=begin, province=province
@@ -258,6 +268,7 @@ def detect_cmd(
     from radmon.stations_io import read_stations_csv
 
     settings = load_settings(config)
+    check_writable(output)
     stations = read_stations_csv(stations_csv) if stations_csv else []
     readings = read_readings_csv(input_csv)
     # a file is history: judged by its own times, never by when it is run

@@ -52,6 +52,18 @@ def ready_store(config: Path | None) -> Iterator[Store]:
         store.close()
 
 
+def check_writable(*paths: Path | None) -> None:
+    """Refuse, before any work, an output whose directory is missing or that is a directory:
+    found after an hour of simulating, or after the first of three files, it cost both."""
+    for path in paths:
+        if path is None:
+            continue
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory; give a file name to write")
+        if not path.resolve().parent.is_dir():
+            raise InputError(f"{path}: cannot write: no directory {path.parent}")
+
+
 @contextmanager
 def replaced_when_complete(path: Path) -> Iterator[TextIO]:
     """A text file that takes *path*'s place only once it is written whole: a refused request

@@ -150,6 +150,27 @@ def test_simulate_writes_the_contract_files(tmp_path: Path) -> None:
     assert (tmp_path / "r2.csv").read_bytes() == out.read_bytes()  # deterministic
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--seed", "-1"), "--seed"),
+        (("--output", "missing/r.csv"), "no directory missing"),
+        (("--output", "r.csv", "--events", "missing/e.csv"), "no directory missing"),
+        (("--output", "."), "is a directory"),
+        (("--output", "r.csv", "--days", "1e9"), "readings asked"),
+    ],
+)
+def test_simulate_refuses_bad_arguments_before_writing_anything(
+    tmp_path: Path, extra: tuple[str, ...], message: str
+) -> None:
+    # These ended in numpy's or pandas' traceback, the second after r.csv was written.
+    args = ("--output", "r.csv") if "--output" not in extra else ()
+    result = run("simulate", "--stations", "2", "--days", "0.1", *args, *extra, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert message in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def _get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.load(response)
