@@ -270,6 +270,8 @@ class Engine:
             if not len(idx):
                 return
         latest = int(t.max())
+        if not self.live and latest > self.now + 1:
+            self._offline(latest - 1, each_when_silent=True)  # a silence no reading judged
         self.now = max(self.now, latest)
         interval = tab.interval_s[idx]
         interval = np.where(np.isnan(interval), DEFAULT_INTERVAL_S, interval)
@@ -549,8 +551,13 @@ class Engine:
             ],
         )
 
-    def _offline(self, t: int) -> None:
-        """Open offline episodes for stations silent too long; reporting closes them."""
+    def _offline(self, t: int, *, each_when_silent: bool = False) -> None:
+        """Open offline episodes for stations silent too long at *t*; reporting closes them.
+
+        *each_when_silent*: a file's data time jumped to *t* (the whole network, or the one
+        station of a file, fell silent, and no reading came to judge it meanwhile): a station
+        silent by then is judged at the moment it became so, then at *t*.
+        """
         n = len(self.ids)
         if not n:
             return
@@ -565,6 +572,14 @@ class Engine:
         seen = np.flatnonzero(heard != _NEVER)
         self._oldest = int(heard[seen].min()) if len(seen) else None
         silent = t - heard[seen] > after
+        if each_when_silent and np.count_nonzero(silent):
+            fell = heard[seen] + math.floor(after)
+            self._offline_rows(np.clip(fell, self.now, t), seen, silent, last)
+        self._offline_rows(t, seen, silent, last)
+
+    def _offline_rows(
+        self, t: int | np.ndarray, seen: np.ndarray, silent: np.ndarray, last: np.ndarray
+    ) -> None:
         self.episodes.update(
             OFFLINE,
             t,

@@ -368,6 +368,21 @@ def test_identical_readings_are_stuck() -> None:
     assert (rows.start[0], rows.end[0]) == (times[K + 5], times[K + 7])
 
 
+def test_a_file_whose_whole_network_or_only_station_falls_silent_has_offline_episodes() -> None:
+    # With nobody reporting in the gap, no step came to judge the silence, and the readings
+    # after it made every station fresh again: a 6 h outage of the whole network gave nothing.
+    times, _, x = quiet()
+    df = frame(times, x, ids_of(network()))
+    gap = (df.time >= times[K]) & (df.time < times[K] + pd.Timedelta("6h"))
+    for table in (df[~gap], df[~gap & (df.station_id == "ST05")]):
+        rows = episodes(run_frame(engine(), table))
+        assert set(rows.kind) == {"offline"}
+        assert set(rows.station_id) == set(table.station_id)
+        # from 1800 s after the last reading (K-1) to just before the first one after the gap
+        assert set(rows.start) == {times[K + 2]}
+        assert set(rows.end) == {times[K] + pd.Timedelta("6h") - pd.Timedelta("1s")}
+
+
 def test_stuck_needs_stuck_readings_in_a_row() -> None:
     times, _, x = quiet()
     x[K : K + 5, 2] = x[K, 2]  # 5 identical: below the default of 6
@@ -387,15 +402,15 @@ def test_silent_station_goes_offline_and_clears_after_it_reports_again() -> None
     assert [(r.station_id, r.kind, r.category) for r in rows.itertuples()] == [
         ("ST05", "offline", "technical")
     ]
-    # last reading at K-1; offline once silent > 1800 s (at K+3); it reports again at K+12
-    assert rows.start[0] == times[K + 3]
-    assert rows.end[0] == times[K + 11]
+    # last reading at K-1; offline from 1800 s of silence on (K+2); it reports again at K+12
+    assert rows.start[0] == times[K + 2]
+    assert rows.end[0] == times[K + 12] - pd.Timedelta("1s")  # silent until that reading
     opened = changes[0]
     assert opened.details["opened"]["last_reading_at"] == times[K - 1].strftime(
         "%Y-%m-%dT%H:%M:%SZ"
     )
     cleared = changes[-1]
-    assert cleared.cleared_at == at(times, K + 11) + timedelta(hours=1)
+    assert cleared.cleared_at == at(times, K + 12) + timedelta(hours=1) - timedelta(seconds=1)
 
 
 def test_tick_judges_silence_without_data() -> None:
