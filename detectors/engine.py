@@ -113,6 +113,11 @@ class Engine:
                 "heard": Column(np.int64, _NEVER),  # live: clock() when its last reading came
                 "last_value": Column(np.float64, np.nan),
                 "repeats": Column(np.int64, 0),
+                # how often the station repeats a reading by chance (its resolution and noise)
+                "first_hits": Column(np.float64, 0.0),
+                "first_trials": Column(np.float64, 0.0),
+                "repeat_hits": Column(np.float64, 0.0),
+                "repeat_trials": Column(np.float64, 0.0),
                 "cusum": Column(np.float64, 0.0),
                 "opened_dry": Column(np.bool_, False),  # the open anomaly began in dry weather
                 "noise_fast": Column(np.float64, np.nan),
@@ -306,11 +311,30 @@ class Engine:
             ],
         )
         last_value = tab.last_value[idx]
-        reps = technical.repeats(x, last_value, tab.repeats[idx])
+        reps_before = tab.repeats[idx]
+        reps = technical.repeats(x, last_value, reps_before)
         change = np.abs(x - last_value)
         tab.repeats[idx] = reps
         tab.last_value[idx] = x
-        stuck = (reps + 1 >= s.stuck_readings) & ~wrong
+        # how often this station repeats by chance: a first repeat (every reading outside a
+        # run is a trial, and a stuck run adds one hit only), and a repeat after a repeat
+        single = (reps_before == 0) & ~wrong
+        if np.count_nonzero(single):
+            st = idx[single]
+            tab.first_hits[st], tab.first_trials[st] = technical.learn_trials(
+                tab.first_hits[st], tab.first_trials[st], (reps[single] > 0), 1.0
+            )
+        needed = technical.stuck_after(self._chance_repeats(idx), s.stuck_readings)
+        stuck = (reps + 1 >= needed) & ~wrong
+        # a run of repeats that ended short of stuck was chance: learn from it how often a
+        # repeat follows a repeat (runs cluster: a value mid-way in a rounding step stays)
+        ended = (reps == 0) & (reps_before > 0) & (reps_before + 1 < needed)
+        if np.count_nonzero(ended):
+            st = idx[ended]
+            runs = reps_before[ended].astype(np.float64)  # after the first, each a trial
+            tab.repeat_hits[st], tab.repeat_trials[st] = technical.learn_trials(
+                tab.repeat_hits[st], tab.repeat_trials[st], runs - 1.0, runs
+            )
         ep.update(
             STUCK,
             t,
@@ -320,7 +344,15 @@ class Engine:
             none,
             warning,
             lambda rows: [
-                ("stuck", {"value_nsv_h": _num(x[r]), "repeats": int(reps[r]) + 1}) for r in rows
+                (
+                    "stuck",
+                    {
+                        "value_nsv_h": _num(x[r]),
+                        "repeats": int(reps[r]) + 1,
+                        "needed": int(needed[r]),
+                    },
+                )
+                for r in rows
             ],
         )
         if not self.live:
@@ -533,7 +565,11 @@ class Engine:
             tab.noise_fast[st], tab.noise_slow[st] = fast, slow
         changed = (
             technical.noise_changed(
-                tab.noise_fast[idx], tab.noise_slow[idx], tab.noise_n[idx], s.noise_ratio
+                tab.noise_fast[idx],
+                tab.noise_slow[idx],
+                tab.noise_n[idx],
+                s.noise_ratio,
+                coarse=self._chance_repeats(idx) > technical.COARSE_REPEAT_RATE,
             )
             & ~wet
         )
@@ -549,6 +585,15 @@ class Engine:
                 ("noise_change", {"ratio": _num(tab.noise_fast[idx[r]] / tab.noise_slow[idx[r]])})
                 for r in rows
             ],
+        )
+
+    def _chance_repeats(self, idx: np.ndarray) -> np.ndarray:
+        """How often each station repeats a reading by chance: a first repeat, or a repeat
+        after a repeat (runs cluster), whichever is likelier."""
+        tab = self.table
+        return np.maximum(
+            technical.repeat_rate(tab.first_hits[idx], tab.first_trials[idx]),
+            technical.repeat_rate(tab.repeat_hits[idx], tab.repeat_trials[idx]),
         )
 
     def _offline(self, t: int, *, each_when_silent: bool = False) -> None:

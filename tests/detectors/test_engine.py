@@ -389,6 +389,22 @@ def test_stuck_needs_stuck_readings_in_a_row() -> None:
     assert run(times, x) == []
 
 
+@pytest.mark.parametrize(("step_nsv_h", "sensitivity"), [(10.0, 8.0), (1.0, 400.0)])
+def test_a_coarse_resolution_repeats_without_being_stuck(
+    step_nsv_h: float, sensitivity: float
+) -> None:
+    # 0.01 µSv/h on a GM tube, whole nSv/h on a NaI: chance repeats are common, and six in a
+    # row made 61 false stuck alarms in three days of three stations.
+    times, _, x = quiet(days=7, sensitivity=sensitivity)
+    coarse = np.round(x / step_nsv_h) * step_nsv_h
+    stations = network(x.shape[1], sensitivity)
+    assert [a.kind for a in run(times, coarse, stations=stations)] == []
+    coarse[K : K + 40, 1] = coarse[K, 1]  # a probe that does stick is still found
+    [opened, *_] = run(times, coarse, stations=stations)
+    assert (opened.kind, opened.station_id) == ("stuck", "ST01")
+    assert opened.details["opened"]["needed"] > 6
+
+
 def test_silent_station_goes_offline_and_clears_after_it_reports_again() -> None:
     times, _, x = quiet()
     df = frame(times, x, ids_of(network()))
