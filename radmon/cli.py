@@ -286,8 +286,9 @@ def detect_cmd(
 @app.command("serve")
 def serve(config: ConfigOption = None) -> None:
     """Run the central node: MQTT ingest, HTTP ingest and the web (simulator when enabled)."""
-    from radmon.runtime import run_node
+    from radmon.runtime import heed_stop_signals, run_node
 
+    heed_stop_signals()
     settings = load_settings(config)
     store = _store(settings)
     store.meta()  # refuses to start on a missing or old schema
@@ -320,8 +321,9 @@ def demo(
     config: ConfigOption = None,
 ) -> None:
     """A simulated province on SQLite with the live map: no server, no network needed."""
-    from radmon.runtime import is_loopback, run_node
+    from radmon.runtime import heed_stop_signals, is_loopback, run_node
 
+    heed_stop_signals()
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = load_settings(
         config,

@@ -12,6 +12,7 @@ import gc
 import ipaddress
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,20 @@ T = TypeVar("T")
 OnStored = Callable[[Sequence[AnyReading]], None]
 ROLLUP_REFRESH_S = 60.0
 _BACKFILL_BATCH = 20_000
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGINT or SIGTERM came before the node's start-up could take it (see heed_stop_signals).
+_stop_requested = threading.Event()
+
+
+def heed_stop_signals() -> None:
+    """From now on a SIGINT or SIGTERM stops the node that is about to start, orderly.
+
+    A shell starts a background job with SIGINT ignored; the web server heeds it once it
+    runs, and until then the start-up (migrations, the detectors' warm-up: seconds) went on
+    and served. A signal is noted here and ends the start-up at its next stage.
+    """
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, lambda *_: _stop_requested.set())
 
 
 def is_loopback(host: str) -> bool:
@@ -148,6 +163,14 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
     later: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
     ingest = None
     alerting = None
+    # Until the web server takes the signals over, SIGINT/SIGTERM set this and the start-up
+    # ends after the stage it is in (heed_stop_signals).
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in _STOP_SIGNALS:
+        loop.add_signal_handler(signum, stopping.set)
+    if _stop_requested.is_set():
+        stopping.set()
     if settings.alerting.enabled and settings.alerting.routes:
         from alerting import AlertingService
 
@@ -163,12 +186,19 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
         else None
     )
     detection = None
-    if settings.detection.enabled:
+    if settings.detection.enabled and not stopping.is_set():
         from detectors.live import LiveDetection
 
         on_alarms = alerting.alarms_changed if alerting is not None else None
         detection = LiveDetection(store, settings, on_alarms=on_alarms)
         await asyncio.to_thread(detection.warm_up)
+    if stopping.is_set():
+        log.info("stopped while starting")
+        if detection is not None:
+            detection.close()
+        store.close()
+        return
+    if detection is not None:
         later.append(
             (detection_stop, asyncio.create_task(detection.run(detection_stop), name="detection"))
         )
@@ -231,10 +261,12 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
     # disposition would kill the process before the tasks below finish, and SIGINT would
     # surface as a KeyboardInterrupt traceback. With these handlers the re-raise returns, the
     # tasks finish what they hold, and Ctrl-C or the service manager's stop exits 0.
-    for stopping in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stopping, lambda *_: None)
+    for signum in _STOP_SIGNALS:
+        loop.remove_signal_handler(signum)
+        signal.signal(signum, lambda *_: None)
     try:
-        await server.serve()  # returns after SIGINT/SIGTERM (uvicorn installs the handlers)
+        if not stopping.is_set():  # a signal during the last stages of the start-up
+            await server.serve()  # returns after SIGINT/SIGTERM (uvicorn installs the handlers)
     finally:
         stop.set()
         for task in tasks:

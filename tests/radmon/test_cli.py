@@ -244,6 +244,39 @@ def test_demo_serves_a_live_province_and_stops_cleanly_on_ctrl_c(tmp_path: Path)
     assert (tmp_path / "demo" / "radmon.db").exists()
 
 
+def test_ctrl_c_during_the_start_up_of_a_background_demo_stops_it(tmp_path: Path) -> None:
+    # A shell starts a background job with SIGINT ignored: the demo ignored a Ctrl-C in its
+    # start-up (the detectors' warm-up) and then served until the next one.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADMON_")}
+    process = subprocess.Popen(
+        [*RADMON, "demo", "--port", str(free_port()), "--data-dir", str(tmp_path / "demo")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert process.stdout is not None
+        seen = []
+        for line in process.stdout:  # the banner comes before the node's start-up
+            seen.append(line)
+            if line.startswith("radmon demo: http"):
+                break
+        else:
+            raise AssertionError("".join(seen))
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=20)
+        assert "Uvicorn running" not in output, output
+        assert "Traceback" not in output, output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def _group(pgid: int) -> list[int]:
     """The processes still in process group *pgid*."""
     alive = []
