@@ -8,14 +8,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 
 from radmon.config import Settings
+from radmon.errors import InputError
 from radmon.store import rollups, timescale
 from radmon.store.engine import WRITER_OPTION
 from radmon.store.schema import store_meta
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+UPGRADE_LOCK = 0x7261646D6F6E  # "radmon": the advisory lock that serialises upgrades
 
 
 def _alembic_config(conn: Connection, options: dict[str, object]) -> Config:
@@ -56,9 +58,20 @@ def upgrade(engine: Engine, settings: Settings) -> dict[str, str]:
     with engine.connect() as conn:
         conn.execution_options(**{WRITER_OPTION: True})
         with conn.begin():
+            if engine.dialect.name == "postgresql":
+                # two upgrades at once (several nodes starting) take turns: the second finds
+                # the schema current, instead of both creating it and one failing half-way
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK})
             first_time = MigrationContext.configure(conn).get_current_revision() is None
             wanted = settings.store.timescaledb
-            use_ts = timescale.available(conn) if wanted is None else wanted
+            has_ts = timescale.available(conn)
+            if wanted and not has_ts:
+                raise InputError(
+                    "store.timescaledb is true (require TimescaleDB) but this database server "
+                    "has no timescaledb extension: install it, or set store.timescaledb to "
+                    "null (use it when present) or false"
+                )
+            use_ts = has_ts if wanted is None else wanted
             options = {
                 "timescale": use_ts,
                 "chunk_interval_days": settings.store.chunk_interval_days,
@@ -69,6 +82,12 @@ def upgrade(engine: Engine, settings: Settings) -> dict[str, str]:
                 _set_meta(conn, "rollups", "timescale" if use_ts else "tables")
                 _set_meta(conn, "daily_timezone", zone)
             meta = read_meta(conn)
+            if wanted and meta["rollups"] != "timescale":
+                raise InputError(
+                    "store.timescaledb is true (require TimescaleDB) but this database was "
+                    "created without it (readings in plain tables with rollup tables); set "
+                    "store.timescaledb to null or false, or create the store anew"
+                )
             if meta["daily_timezone"] != zone:
                 # The daily buckets are local days: a new office zone means new buckets.
                 if meta["rollups"] == "timescale":

@@ -6,6 +6,7 @@ import random
 import threading
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -455,3 +456,57 @@ def test_an_update_keeps_the_fields_it_was_not_given(store: Store) -> None:
     assert kept.sensitivity_cps_per_usv_h == 8.5 and kept.has_rain_gauge
     store.upsert_stations([kept.model_copy(update={"probe_model": None})])
     assert store.station("QN9").probe_model is None  # a field given as empty is cleared
+
+
+@pytest.mark.postgres
+def test_upgrades_at_once_take_turns(pg_url: str) -> None:
+    # Several nodes starting together each ran the migrations; all but one failed half-way
+    # with a duplicate-type error.
+    settings = load_settings(database={"url": pg_url})
+    stores = [Store.open(settings) for _ in range(4)]
+    outcomes: list[object] = []
+
+    def upgrade(store: Store) -> None:
+        try:
+            outcomes.append(store.upgrade()["rollups"])
+        except Exception as exc:  # the test reports whatever went wrong
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=upgrade, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for store in stores:
+        store.close()
+    assert len(set(map(str, outcomes))) == 1 and not isinstance(outcomes[0], Exception), outcomes
+
+
+@pytest.mark.postgres
+def test_requiring_timescaledb_where_it_is_not_is_refused(pg_url: str) -> None:
+    from radmon.errors import InputError
+    from radmon.store import timescale
+
+    plain = Store.open(load_settings(database={"url": pg_url}, store={"timescaledb": False}))
+    try:
+        plain.upgrade()
+        with plain.engine.connect() as conn:
+            has_it = timescale.available(conn)
+    finally:
+        plain.close()
+    required = Store.open(load_settings(database={"url": pg_url}, store={"timescaledb": True}))
+    try:
+        # the plain store said "schema is current" and went on without it
+        with pytest.raises(InputError, match=r"store\.timescaledb is true"):
+            required.upgrade()
+    finally:
+        required.close()
+    if not has_it:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        fresh = Store.open(load_settings(database={"url": pg_url}, store={"timescaledb": True}))
+        try:
+            with pytest.raises(InputError, match="no timescaledb extension"):
+                fresh.upgrade()
+        finally:
+            fresh.close()
