@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import alembic.util
 import typer
 from pydantic_settings import SettingsError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from radmon import __version__, audit
 from radmon.cli_alarms import alarms_app, notifications_app, silences_app
@@ -370,6 +371,19 @@ def main() -> None:
         typer.echo(f"radmon: {exc.filename}: {exc.strerror}", err=True)
         sys.exit(2)
     except OperationalError as exc:  # not the user's input, but no traceback either
-        reason = str(exc.orig or exc).strip().splitlines()[0]
-        typer.echo(f"radmon: the database is unavailable: {reason}", err=True)
+        typer.echo(f"radmon: the database is unavailable: {_first_line(exc)}", err=True)
         sys.exit(1)
+    except DatabaseError as exc:  # no rights, a table of another program, a file not SQLite
+        typer.echo(f"radmon: the database refused: {_first_line(exc)}", err=True)
+        sys.exit(1)
+    except alembic.util.CommandError as exc:  # a schema revision this radmon does not know
+        typer.echo(
+            f"radmon: the database's schema is not one this radmon knows ({exc}); "
+            "was it made by a newer radmon?",
+            err=True,
+        )
+        sys.exit(2)
+
+
+def _first_line(exc: DatabaseError) -> str:
+    return str(exc.orig or exc).strip().splitlines()[0][:500]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +16,30 @@ from radmon.errors import InputError
 WRITER_OPTION = "radmon_writer"
 
 
+def shown_url(url: str) -> str:
+    """*url* for a message: its password masked (errors end up in logs and terminals)."""
+    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)[:300]
+
+
 def normalise_url(url: str) -> str:
     """Map the CONTRACTS URLs (``sqlite:///PATH``, ``postgresql://…``) onto SQLAlchemy drivers."""
     try:
         parsed = make_url(url)
     except Exception as exc:
-        raise InputError(f"database.url {url!r} is not a database URL") from exc
+        raise InputError(f"database.url {shown_url(url)!r} is not a database URL") from exc
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     if backend == "sqlite":
+        if not url.startswith("sqlite:///") or not parsed.database:
+            raise InputError(
+                f"database.url {shown_url(url)!r}: a SQLite store is sqlite:///PATH "
+                "(three slashes, then a file path; four for an absolute one)"
+            )
         return parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
-    raise InputError(f"database.url {url!r}: only sqlite:/// and postgresql:// are supported")
+    raise InputError(
+        f"database.url {shown_url(url)!r}: only sqlite:/// and postgresql:// are supported"
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

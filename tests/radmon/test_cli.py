@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -309,3 +310,42 @@ def test_undecodable_or_unreachable_input_is_a_message_not_a_traceback(tmp_path:
     down = run("users", "list", cwd=tmp_path, env=away)
     assert down.returncode == 1 and "Traceback" not in down.stderr, down.stderr
     assert "the database is unavailable" in down.stderr
+
+
+def _sqlite_with(path: Path, *statements: str) -> str:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        for statement in statements:
+            conn.execute(statement)
+    return f"sqlite:///{path}"
+
+
+@pytest.mark.parametrize(
+    ("make", "code", "message"),
+    [
+        (lambda p: (p.write_text("not sqlite\n" * 100), f"sqlite:///{p}")[1], 1, "not a database"),
+        (lambda p: _sqlite_with(p, "create table stations (x int)"), 1, "stations already exists"),
+        (
+            lambda p: _sqlite_with(
+                p,
+                "create table alembic_version (version_num varchar(32) primary key)",
+                "insert into alembic_version values ('deadbeef')",
+            ),
+            2,
+            "not one this radmon knows",
+        ),
+        (lambda p: "sqlite:///", 2, "sqlite:///PATH"),
+        (lambda p: "sqlite://relative.db", 2, "sqlite:///PATH"),
+        (lambda p: "postgresql://u:s3cret@127.0.0.1:notaport/x", 2, "u:***@"),
+    ],
+)
+def test_db_upgrade_on_a_database_it_cannot_use_says_why(
+    tmp_path: Path, make: Any, code: int, message: str
+) -> None:
+    # each ended in a traceback; the last one printed the password
+    url = make(tmp_path / "x.db")
+    result = run("db", "upgrade", cwd=tmp_path, env={"RADMON_DATABASE__URL": url})
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert "s3cret" not in result.stderr
