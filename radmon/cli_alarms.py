@@ -26,7 +26,7 @@ from radmon import times
 from radmon.cli_common import ConfigOption, exit_2_on_bad_input, ready_store
 from radmon.config_alerting import Matcher
 from radmon.errors import InputError
-from radmon.models import Alarm, Category, Severity
+from radmon.models import INT32_MAX, Alarm, Category, Severity
 
 if TYPE_CHECKING:
     from radmon.store import Store
@@ -48,7 +48,7 @@ class StateFilter(StrEnum):
 
 
 # Ids as both databases can compare them: a larger one would be a traceback, not exit 2.
-Id = Annotated[int, typer.Argument(min=1, max=2**63 - 1, help="The id (see the list command).")]
+Id = Annotated[int, typer.Argument(min=1, max=INT32_MAX, help="The id (see the list command).")]
 By = Annotated[str, typer.Option("--by", help="Who acts (recorded in the alarm's history).")]
 Comment = Annotated[str | None, typer.Option("--comment", help="Kept in the alarm's history.")]
 

@@ -31,7 +31,7 @@ def normalise_url(url: str) -> str:
     if backend == "postgresql":
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     if backend == "sqlite":
-        if not url.startswith("sqlite:///") or not parsed.database:
+        if not url.partition("://")[2].startswith("/") or not parsed.database:
             raise InputError(
                 f"database.url {shown_url(url)!r}: a SQLite store is sqlite:///PATH "
                 "(three slashes, then a file path; four for an absolute one)"

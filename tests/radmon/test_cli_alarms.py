@@ -211,6 +211,8 @@ def test_an_unknown_alarm_exits_2(cli: CliRunner, alarms: dict[str, int], args: 
         (["ack", "0", "--by", "Lan"], "alarm_id"),
         (["ack", "x", "--by", "Lan"], "alarm_id"),
         (["show", str(2**63)], "alarm_id"),
+        (["show", str(2**31)], "alarm_id"),  # PostgreSQL's integer column: a traceback there
+        (["ack", "3000000000", "--by", "Lan"], "alarm_id"),
         (["ack", "{threshold}"], "--by"),
         (["ack", "{threshold}", "--by", "  "], "--by"),
         (["clear", "{threshold}", "--by", ""], "--by"),
