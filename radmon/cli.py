@@ -310,15 +310,31 @@ def edge(config: ConfigOption = None) -> None:
 
 @app.command("demo")
 def demo(
-    port: Annotated[int, typer.Option("--port", help="Web port.")] = 8080,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=0, max=65535, help="Web port [default: web.port, 8080]."),
+    ] = None,
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Where the demo keeps its data.")
     ] = Path("radmon-demo"),
     speed: Annotated[
-        float, typer.Option("--speed", min=0.001, help="Simulated seconds per real second.")
-    ] = 1.0,
-    stations: Annotated[int, typer.Option("--stations", min=1, help="Simulated stations.")] = 30,
-    host: Annotated[str, typer.Option("--host", help="Web address to bind.")] = "127.0.0.1",
+        float | None,
+        typer.Option(
+            "--speed",
+            min=0.001,
+            help="Simulated seconds per real second [default: simulator.speed, 1].",
+        ),
+    ] = None,
+    stations: Annotated[
+        int | None,
+        typer.Option(
+            "--stations", min=1, help="Simulated stations [default: simulator.stations, 30]."
+        ),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Web address to bind [default: web.host, 127.0.0.1]."),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """A simulated province on SQLite with the live map: no server, no network needed."""
@@ -326,13 +342,17 @@ def demo(
 
     heed_stop_signals()
     data_dir.mkdir(parents=True, exist_ok=True)
+    # a flag given overrides the configuration (file or RADMON_*), which an absent one keeps
+    web = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    simulated = {k: v for k, v in {"speed": speed, "stations": stations}.items() if v is not None}
     settings = load_settings(
         config,
         database={"url": f"sqlite:///{(data_dir / 'radmon.db').resolve()}"},
-        web={"host": host, "port": port},
-        simulator={"enabled": True, "speed": speed, "stations": stations},
+        web=web,
+        simulator={"enabled": True, **simulated},
         mqtt={"enabled": False},
     )
+    host, port = settings.web.host, settings.web.port
     store = _store(settings)
     store.upgrade()
     open_reads = is_loopback(host)

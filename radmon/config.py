@@ -24,7 +24,8 @@ CONFIG_ENV = "RADMON_CONFIG"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # no setting means infinity or NaN (--speed inf ran the demo into an error loop)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DatabaseSettings(Section):
@@ -266,6 +267,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         case_sensitive=False,
+        env_parse_none_str="null",  # RADMON_STORE__RETENTION_DAYS=null sets a nullable key to null
     )
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -333,8 +335,13 @@ def _describe(exc: ValidationError, origin: str) -> str:
         elif err["type"] == "value_error":  # a validator's own sentence says what is wrong
             lines.append(f"{where}: key {key!r}: {err['msg'].removeprefix('Value error, ')}")
         else:
-            expected = _EXPECTED.get(err["type"], err["msg"])
-            lines.append(f"{where}: key {key!r}: expected {expected}, got {err.get('input')!r}")
+            got = repr(err.get("input"))
+            got = got if len(got) <= 80 else got[:77] + "..."  # a 100,000-character name
+            if err["type"] in _EXPECTED:
+                said = f"expected {_EXPECTED[err['type']]}"
+            else:  # pydantic's own sentence: "Input should be a finite number"
+                said = err["msg"][:1].lower() + err["msg"][1:]
+            lines.append(f"{where}: key {key!r}: {said}, got {got}")
     return "\n".join(lines)
 
 

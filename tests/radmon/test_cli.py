@@ -245,6 +245,42 @@ def test_demo_serves_a_live_province_and_stops_cleanly_on_ctrl_c(tmp_path: Path)
     assert (tmp_path / "demo" / "radmon.db").exists()
 
 
+def test_demo_takes_its_port_from_the_configuration_unless_a_flag_says(tmp_path: Path) -> None:
+    # --port's default overrode web.port: RADMON_WEB__PORT was ignored and 8080 bound
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADMON_")}
+    env["RADMON_WEB__PORT"] = str(port)
+    process = subprocess.Popen(
+        [*RADMON, "demo", "--data-dir", str(tmp_path / "demo"), "--stations", "3"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if _get(f"http://127.0.0.1:{port}/healthz") == {"status": "ok"}:
+                    break
+            except OSError:
+                pass
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "demo did not come up on web.port"
+            time.sleep(0.3)
+        assert len(_get(f"http://127.0.0.1:{port}/api/v1/stations")["features"]) == 3
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    refused = run("demo", "--port", "99999", cwd=tmp_path)
+    assert refused.returncode == 2 and "--port" in refused.stderr
+
+
 def test_ctrl_c_during_the_start_up_of_a_background_demo_stops_it(tmp_path: Path) -> None:
     # A shell starts a background job with SIGINT ignored: the demo ignored a Ctrl-C in its
     # start-up (the detectors' warm-up) and then served until the next one.

@@ -72,3 +72,32 @@ def test_bad_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read"):
         load_settings(tmp_path / "absent.yaml")
+
+
+def test_null_in_the_environment_sets_a_nullable_key_to_null(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "every key can be overridden": a key the file sets could not be set back to null
+    path = tmp_path / "radmon.yaml"
+    path.write_text("store:\n  timescaledb: true\n  retention_days: 365\n")
+    monkeypatch.setenv("RADMON_STORE__TIMESCALEDB", "null")
+    monkeypatch.setenv("RADMON_STORE__RETENTION_DAYS", "null")
+    settings = load_settings(path)
+    assert (settings.store.timescaledb, settings.store.retention_days) == (None, None)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_no_setting_is_infinite(tmp_path: Path, value: str) -> None:
+    # simulator.speed inf started a demo whose detectors failed twice a second, forever
+    path = tmp_path / "radmon.yaml"
+    path.write_text(f"simulator:\n  speed: {value}\n")
+    with pytest.raises(InputError, match=r"simulator\.speed"):
+        load_settings(path)
+
+
+def test_a_huge_bad_value_is_shortened_in_the_message(tmp_path: Path) -> None:
+    path = tmp_path / "radmon.yaml"
+    path.write_text("mqtt:\n  port: " + "9" * 1000 + "x\n")
+    with pytest.raises(InputError) as caught:
+        load_settings(path)
+    assert "mqtt.port" in str(caught.value) and len(str(caught.value)) < 300
