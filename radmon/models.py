@@ -77,7 +77,7 @@ class Resolution(StrEnum):
 class Station(BaseModel):
     """A monitoring station (one probe at one place)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     station_id: str = Field(pattern=STATION_ID_PATTERN)
     name: str = Field(min_length=1, max_length=200)
@@ -98,11 +98,18 @@ class Station(BaseModel):
             times.zone(value)
         return value or None
 
+    @field_validator("name", "probe_model", "district")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # SQLite kept it, PostgreSQL's text refused it with a traceback: one rule for both
+        if value is not None and "\x00" in value:
+            raise ValueError("contains a NUL byte")
+        return value
+
 
 # Constraints shared by the stored Reading and the WireReading devices send.
 _Finite = Annotated[float, Field(allow_inf_nan=False)]
 _NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-# integers as the store keeps them (a 32-bit column on PostgreSQL)
 # The store's integer columns are 32 bits (PostgreSQL's integer): counts, status, row ids.
 INT32_MAX = 2**31 - 1
 _Counts = Annotated[int, Field(ge=0, le=INT32_MAX)]
@@ -118,7 +125,7 @@ _Altitude = Annotated[float, Field(ge=-500, le=20000, allow_inf_nan=False)]
 class Reading(BaseModel):
     """One validated reading in the canonical unit (nSv/h), time in UTC."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     station_id: str = Field(pattern=STATION_ID_PATTERN)
     time: UtcDateTime

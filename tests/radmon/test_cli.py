@@ -85,6 +85,8 @@ def test_stations_import_is_all_or_nothing(tmp_path: Path) -> None:
         ("station_id,name,lat,lon\n", "QN/1,x,1,2\n", ":2: field 'station_id'"),
         ("station_id,name,lat,lon,timezone\n", "QN1,x,1,2,Nowhere/Zone\n", ":2: field 'timezone'"),
         ("station_id,name,lat,lon\n", "QN1,x,1,2\nQN1,y,1,2\n", ":3: field 'station_id'"),
+        ("station_id,name,lat,lon\n", "QN1,A\x00B,1,2\n", ":2: field 'name'"),  # PG refused it
+        ("station_id,name,lat,lon,elevation_m\n", "QN1,x,1,2,inf\n", ":2: field 'elevation_m'"),
     ],
 )
 def test_stations_import_names_file_line_and_field(
