@@ -32,6 +32,7 @@ from radmon.models import Station
 from radmon.stations_io import read_stations_csv
 from radmon.store import Store
 from radmon.users import (
+    MAX_PASSWORD,
     Role,
     User,
     add_user,
@@ -62,7 +63,7 @@ MAX_FIELD = 500
 
 CsrfField = Annotated[str, Form(max_length=200)]
 Text = Annotated[str, Form(max_length=MAX_FIELD, pattern=NO_NUL)]
-Secret = Annotated[str, Form(max_length=1024)]
+Secret = Annotated[str, Form(max_length=MAX_PASSWORD)]
 # A user's, machine's or station's name in a path.
 Name = Annotated[str, Path(max_length=MAX_FIELD, pattern=NO_NUL)]
 Filter = Annotated[str, Query(max_length=MAX_FIELD, pattern=NO_NUL)]

@@ -18,6 +18,7 @@ from dashboard import csrf, sessions
 from dashboard.access import sign_in
 from dashboard.web import render, root_path
 from radmon import audit
+from radmon.users import MAX_PASSWORD
 
 router = APIRouter(include_in_schema=False)
 
@@ -63,7 +64,7 @@ def login_form(request: Request) -> HTMLResponse:
 async def login(
     request: Request,
     name: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=1024)],
+    password: Annotated[str, Form(max_length=MAX_PASSWORD)],
     csrf_token: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 # Names appear in audit trails, logs and HTTP Basic (which cannot carry ':').
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}$")
 MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
 
 # Each argon2 run takes 64 MiB: bound how many run at once so a burst of logins (or of
 # guesses) cannot take the server's memory. Waiting callers queue in their threads.
@@ -87,8 +88,12 @@ def check_name(name: str) -> str:
 
 
 def check_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD:
-        raise InputError(f"password: at least {MIN_PASSWORD} characters are needed")
+    """A password a person can sign in with: the sign-in form takes at most MAX_PASSWORD
+    characters (a longer one set from the CLI could never be typed in), and blanks are none."""
+    if len(password.strip()) < MIN_PASSWORD:
+        raise InputError(f"password: at least {MIN_PASSWORD} characters other than spaces")
+    if len(password) > MAX_PASSWORD:
+        raise InputError(f"password: at most {MAX_PASSWORD} characters (the sign-in form's limit)")
     return password
 
 

@@ -103,6 +103,8 @@ def test_a_taken_name_is_refused_and_the_first_user_kept(store: Store) -> None:
         ("d" * 65, "viewer", PASSWORD, "name"),
         ("duc", "viewer", "7 chars", "password"),
         ("duc", "viewer", "", "password"),
+        ("duc", "viewer", " " * 12, "password"),  # blanks only
+        ("duc", "viewer", "x" * 1025, "password"),  # longer than the sign-in form takes
     ],
 )
 def test_bad_input_names_the_field_and_stores_nothing(
@@ -117,6 +119,8 @@ def test_the_longest_name_and_shortest_password_are_accepted(store: Store) -> No
     name = "d" * 64
     add_user(store, name, "viewer", "8 chars!")
     assert authenticate(store, name, "8 chars!") is not None
+    add_user(store, "long", "viewer", "x" * 1024)
+    assert authenticate(store, "long", "x" * 1024) is not None
 
 
 def test_a_disabled_user_cannot_sign_in_until_enabled(store: Store) -> None:
