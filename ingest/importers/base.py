@@ -60,6 +60,23 @@ class ImportContext:
     stations: dict[str, Station] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     skipped: int = 0  # well-formed records that are not dose-rate readings (EURDEP other nuclides)
+    max_future_skew_s: float = 300.0  # ingest.max_future_skew_s
+
+    def not_ahead(self, moment: datetime, name: str, station_id: str | None) -> datetime:
+        """*moment*, refused if it is further ahead of the clock than MQTT and HTTP allow (a
+        logger whose clock was reset wrote readings that would stay "latest" for years)."""
+        ahead = (moment - self.received_at).total_seconds()
+        if ahead > self.max_future_skew_s:
+            raise Refused(
+                field_error(
+                    name,
+                    f"{moment.isoformat()} is {ahead:.0f} s ahead of this computer's clock "
+                    f"(limit {self.max_future_skew_s:.0f} s, ingest.max_future_skew_s): check "
+                    "the logger's clock and its time zone",
+                ),
+                station_id,
+            )
+        return moment
 
     @property
     def source(self) -> str:

@@ -173,6 +173,7 @@ def _reading(text: str, factor: float, ctx: ImportContext) -> Reading:
         moment = times.parse_time(fields[2], known.timezone if known else None)
     except InputError as exc:
         raise Refused(field_error("time", str(exc)), sid) from exc
+    ctx.not_ahead(moment, "time", sid)
     cpm = _count(fields[3], "CPM", sid)
     counts = _count(fields[4], "counts per 5 s", sid)
     if fields[6] == "V":

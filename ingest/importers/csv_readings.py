@@ -137,6 +137,7 @@ def _row(row: list[str], columns: dict[str, int], line: int, raw: str, ctx: Impo
             moment = times.parse_time(cell("time"), station.timezone)
         except InputError as exc:
             raise Refused(field_error("time", str(exc)), station_id) from exc
+        ctx.not_ahead(moment, "time", station_id)
         dose = _number(cell("dose_rate_nsv_h"), "dose_rate_nsv_h", required=True)
         precip = _number(cell("precip_mm_h"), "precip_mm_h", required=False)
         try:

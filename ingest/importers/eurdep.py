@@ -310,7 +310,7 @@ def _radiological(record: dict[str, str], ctx: ImportContext) -> Reading | None:
             ),
             code,
         )
-    end = _time(record.get("END", ""), "END", station.timezone, code)
+    end = ctx.not_ahead(_time(record.get("END", ""), "END", station.timezone, code), "END", code)
     value = _float(record.get("VALUE", ""), "VALUE", code)
     unit = record.get("UNIT", "")
     dose = _to_nsv_h(value, unit, "UNIT", code)

@@ -132,6 +132,7 @@ def import_file(
         received_at=datetime.now(UTC),
         stations={s.station_id: s for s in store.stations()},
         options=options,
+        max_future_skew_s=store.settings.ingest.max_future_skew_s,
     )
     batches = _Batches(store, report, batch_size)
     try:

@@ -34,7 +34,7 @@ def context(kind: str, stations: list[Station] | None = None, **options: object)
         kind=kind,
         file_name="sample",
         path="sample",
-        received_at=datetime(2026, 11, 21, tzinfo=UTC),
+        received_at=datetime(2026, 12, 1, tzinfo=UTC),  # after every sample's readings
         stations={s.station_id: s for s in stations or []},
         options=options,
     )
@@ -192,6 +192,29 @@ def test_csv_a_stray_quote_spoils_its_own_line_only() -> None:
         assert len(readings_of(items)) == count
         (letter,) = letters(items)
         assert letter.origin == "sample:2" and "quote" in letter.reason
+
+
+@pytest.mark.parametrize(
+    ("kind", "line"),
+    [
+        ("csv", "2026-12-02T00:00:00Z,QN002,100"),
+        ("bgeigie", "BGEIGIE"),
+        ("eurdep", "\\QN002,2026-12-02T00:00Z,100,NSV/H,T-GAMMA;"),
+    ],
+)
+def test_a_reading_from_the_future_is_refused_by_every_importer(kind: str, line: str) -> None:
+    # MQTT and HTTP refused it; the files stored it, to stay the station's latest for years
+    header = {
+        "csv": "time,station_id,dose_rate_nsv_h\n",
+        "bgeigie": "",
+        "eurdep": "\\BEGIN_RADIOLOGICAL;\n\\FIELD_LIST LOCALITY_CODE,END,VALUE,UNIT,NUCLIDE;\n",
+    }[kind]
+    if kind == "bgeigie":
+        line = bgeigie(device="2408", time="2026-12-02T00:00:00Z")
+    station = PLAIN if kind != "bgeigie" else None
+    items, _ = parse(kind, header + line + "\n", [station] if station else [])
+    (letter,) = letters(items)
+    assert readings_of(items) == [] and "ahead of this computer's clock" in letter.reason
 
 
 def test_csv_a_row_with_more_fields_than_the_header_is_refused() -> None:
