@@ -7,7 +7,8 @@ Facts used (Safecast bGeigie Nano firmware log format, as in the project's domai
 ``hh`` is the NMEA checksum, the XOR of every character between ``$`` and ``*``; the first A|V
 says whether the radiation value is valid, the second whether the GPS has a fix; ``#`` lines
 are the logger's comments and header. The LND 7317 tube answers about 334 CPM per µSv/h for
-Cs-137 (Safecast's calibration); another tube or calibration is given as ``cpm_per_usv_h``.
+Cs-137 (Safecast's calibration); another tube or calibration is given as ``cpm_per_usv_h``, or
+by the station's ``sensitivity_cps_per_usv_h`` (× 60) when the store knows the device.
 
 Decisions:
 
@@ -92,7 +93,7 @@ def parse(lines: Iterable[str], ctx: ImportContext) -> Iterator[Item]:
         if sid in ctx.stations:
             yield reading
         elif reading.lat is not None and reading.lon is not None:
-            yield ctx.define(_station(reading, factor))
+            yield ctx.define(_station(reading, _factor(factor, None)))
             for held in waiting.pop(sid, []):
                 yield held.reading
             yield reading
@@ -107,9 +108,11 @@ def parse(lines: Iterable[str], ctx: ImportContext) -> Iterator[Item]:
             yield _no_fix(held, ctx)
 
 
-def cpm_factor(ctx: ImportContext) -> float:
-    """The ``cpm_per_usv_h`` option, checked once before any line is read."""
-    value = ctx.options.get("cpm_per_usv_h", DEFAULT_CPM_PER_USV_H)
+def cpm_factor(ctx: ImportContext) -> float | None:
+    """The ``cpm_per_usv_h`` option (None when not given), checked before any line is read."""
+    if "cpm_per_usv_h" not in ctx.options:
+        return None
+    value = ctx.options["cpm_per_usv_h"]
     try:
         factor = float(value)
     except (TypeError, ValueError):
@@ -130,6 +133,17 @@ def _no_fix(held: _Line, ctx: ImportContext) -> Item:
     )
 
 
+def _factor(given: float | None, known: Station | None) -> float:
+    """CPM per µSv/h: the option; else the station's own calibration (a device registered
+    with its tube's sensitivity was converted with the LND 7317's and read 2.2 times low);
+    else the LND 7317's."""
+    if given is not None:
+        return given
+    if known is not None and known.sensitivity_cps_per_usv_h:
+        return known.sensitivity_cps_per_usv_h * 60.0
+    return DEFAULT_CPM_PER_USV_H
+
+
 def _station(reading: Reading, factor: float) -> Station:
     device = reading.station_id.removeprefix("bgeigie-")
     return Station(
@@ -144,7 +158,7 @@ def _station(reading: Reading, factor: float) -> Station:
     )
 
 
-def _reading(text: str, factor: float, ctx: ImportContext) -> Reading:
+def _reading(text: str, option: float | None, ctx: ImportContext) -> Reading:
     if not text.startswith("$"):
         raise Refused("not a bGeigie log line (expected '$BNRDD,...*hh')")
     star = text.rfind("*")
@@ -195,7 +209,7 @@ def _reading(text: str, factor: float, ctx: ImportContext) -> Reading:
         return Reading(
             station_id=sid,
             time=moment,
-            dose_rate_nsv_h=cpm / factor * 1000.0,
+            dose_rate_nsv_h=cpm / _factor(option, known) * 1000.0,
             counts=counts,
             interval_s=FIVE_SECONDS,
             **position,

@@ -382,6 +382,17 @@ def test_bgeigie_keeps_a_configured_station_and_uses_its_zone(store: Store, tmp_
     assert stored(store, "bgeigie-2408")[0].time == datetime(2022, 3, 20, 15, 30, 42, tzinfo=UTC)
 
 
+def test_bgeigie_converts_with_a_known_device_s_own_calibration() -> None:
+    # a device registered with its tube's 2.5 cps per µSv/h was converted at 334 CPM per µSv/h
+    car = Station(
+        station_id="bgeigie-2408", name="Car", lat=21.0, lon=105.8, sensitivity_cps_per_usv_h=2.5
+    )
+    items, _ = parse("bgeigie", bgeigie(cpm="150") + "\n", [car])
+    assert [r.dose_rate_nsv_h for r in readings_of(items)] == [pytest.approx(1000.0)]
+    items, _ = parse("bgeigie", bgeigie(cpm="300") + "\n", [car], cpm_per_usv_h=300)
+    assert [r.dose_rate_nsv_h for r in readings_of(items)] == [pytest.approx(1000.0)]  # option
+
+
 # -- EURDEP ------------------------------------------------------------------------------------
 
 EURDEP_FILE = r"""\BEGIN_EURDEP;
