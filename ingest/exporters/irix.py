@@ -45,7 +45,7 @@ from typing import TextIO
 from xml.sax.saxutils import XMLGenerator
 from xml.sax.xmlreader import AttributesNSImpl
 
-from ingest.exporters.base import Exporter, ExportReport, ExportRequest, windows
+from ingest.exporters.base import Exporter, ExportReport, ExportRequest, leaping
 from radmon.errors import InputError
 from radmon.models import Reading, Station
 
@@ -180,8 +180,12 @@ def write(request: ExportRequest, out: TextIO) -> ExportReport:
     xml.open(MEAS, "Measurements", ValidAt=_time(now))
     referenced: dict[str, Station] = {}  # fixed stations, listed once under loc:Locations
     seen: set[str] = set()
-    for a, b in windows(request.start, request.end, DAY):
-        for (begin, end), measured in sorted(_by_period(request, a, b).items()):
+    ids = [station.station_id for station in request.stations]
+    days = leaping(
+        request.store, ids, request.start, request.end, DAY, lambda a, b: _by_period(request, a, b)
+    )
+    for groups in days:
+        for (begin, end), measured in sorted(groups.items()):
             _dose_rate(xml, begin, end, measured, chosen)
             for station, reading in measured:
                 report.readings += 1

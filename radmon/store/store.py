@@ -498,6 +498,25 @@ class Store:
         with self.engine.connect() as conn:
             return [trusted(Reading, **row) for row in conn.execute(query).mappings()]
 
+    def first_reading_time(
+        self, station_ids: Sequence[str], start: datetime, end: datetime
+    ) -> datetime | None:
+        """The earliest reading time of any of *station_ids* in [start, end), or None: one
+        index lookup per station, so a reader can leap over years without readings."""
+        start, end = times.ensure_utc(start), times.ensure_utc(end)
+        found: datetime | None = None
+        with self.engine.connect() as conn:
+            for station_id in station_ids:
+                query = select(func.min(readings.c.time)).where(
+                    readings.c.station_id == station_id,
+                    readings.c.time >= start,
+                    readings.c.time < (found or end),
+                )
+                first = conn.execute(query).scalar_one()
+                if first is not None:
+                    found = times.ensure_utc(first)
+        return found
+
     def iter_readings(
         self, start: datetime, end: datetime, chunk: int = 50_000
     ) -> Iterator[list[Reading]]:
