@@ -10,7 +10,7 @@ import csv
 import logging
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -237,7 +237,7 @@ def simulate_cmd(
 ) -> None:
     """Write a synthetic province: readings, plus the injected events and the stations."""
     from ingest import SimulationConfig, simulate, write_csvs
-    from radmon.times import parse_time
+    from radmon.times import in_range_utc, parse_time
 
     check_writable(output, events, stations_csv)
     if (readings := stations * days * 86_400 / interval_s) > MAX_SIMULATED_READINGS:
@@ -246,6 +246,7 @@ def simulate_cmd(
             f"at most {MAX_SIMULATED_READINGS:,} are simulated at once"
         )
     begin = parse_time(start) if start else datetime(2026, 1, 1, tzinfo=UTC)
+    in_range_utc(begin + timedelta(days=days), "--start plus --days")
     config = SimulationConfig(
         n_stations=stations, seed=seed, interval_s=interval_s, start=begin, province=province
     )

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from radmon import times
 from radmon.config_alerting import AlertingSettings
-from radmon.errors import InputError
+from radmon.errors import InputError, not_utf8
 from radmon.models import Severity
 
 ENV_PREFIX = "RADMON_"
@@ -299,6 +299,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{path}: cannot read configuration: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,3 +24,18 @@ def first_problem(exc: ValidationError, whole: str = "value") -> tuple[str, str,
     first = exc.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or whole
     return field, first["msg"], first.get("input")
+
+
+def not_utf8(path: Path) -> InputError:
+    """The error for a text file that is not UTF-8, naming its first bad line and byte (the
+    decoder's own message gives a byte offset within whatever buffer it was reading)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return InputError(
+                    f"{path}: line {number}: not UTF-8 (byte 0x{raw[exc.start]:02x}): save the "
+                    "file as UTF-8"
+                )
+    return InputError(f"{path}: not UTF-8: save the file as UTF-8")

@@ -179,6 +179,9 @@ BAD_INPUT = [
     (GOOD.replace("0.0\n", "heavy\n"), "line 3: precip_mm_h"),
     (GOOD.replace(",dose_rate_nsv_h", ",dose"), "line 1: missing column(s) dose_rate_nsv_h"),
     (GOOD.replace("time,", "when,"), "line 1: missing column(s) time"),
+    (GOOD + "\n\n2026-06-01T00:20:00Z,QN002,x,\n", "line 7: dose_rate_nsv_h"),  # said 5
+    (GOOD + "3000-01-01T00:00:00Z,QN002,99,\n", "line 5: time"),  # a mistyped year
+    (GOOD.replace("QN001,100.5", "QN001,\udcff"), "line 2: not UTF-8"),
 ]
 BAD_IDS = [
     "time-without-zone",
@@ -187,6 +190,9 @@ BAD_IDS = [
     "precip-word",
     "no-dose",
     "no-time",
+    "line-after-blank-lines",
+    "year-3000",
+    "not-utf8",
 ]
 
 
@@ -214,7 +220,7 @@ def test_bad_input_exits_2_naming_file_line_and_field(
     from radmon.cli import main
 
     bad = tmp_path / "bad.csv"
-    bad.write_text(text, encoding="utf-8")
+    bad.write_bytes(text.encode("utf-8", "surrogateescape"))
     out = tmp_path / "alarms.csv"
     for name in [n for n in os.environ if n.startswith("RADMON_")]:
         monkeypatch.delenv(name)
@@ -224,6 +230,23 @@ def test_bad_input_exits_2_naming_file_line_and_field(
     assert exited.value.code == 2
     assert f"{bad}: {where}" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_zones_written_the_other_ways_and_a_trailing_comma_are_read(tmp_path: Path) -> None:
+    # "…z" (RFC 3339) was "not ISO 8601", "+07" had "no zone", and a trailing comma on every
+    # row made pandas take the times for an index: "'QN001' has no zone"
+    text = (
+        "time,station_id,dose_rate_nsv_h\n"
+        "2026-06-01T00:00:00z,QN001,100,\n"
+        "2026-06-01T07:10:00+07,QN001,101,\n"
+    )
+    path = tmp_path / "zones.csv"
+    path.write_text(text, encoding="utf-8")
+    from detectors.files import read_readings_csv
+
+    frame = read_readings_csv(path)
+    assert list(frame["time"].dt.strftime("%H:%M")) == ["00:00", "00:10"]
+    assert list(frame["station_id"]) == ["QN001", "QN001"]
 
 
 def test_good_small_file_gives_an_empty_alarms_table(tmp_path: Path) -> None:

@@ -86,6 +86,8 @@ def test_stations_import_is_all_or_nothing(tmp_path: Path) -> None:
         ("station_id,name,lat,lon,timezone\n", "QN1,x,1,2,Nowhere/Zone\n", ":2: field 'timezone'"),
         ("station_id,name,lat,lon\n", "QN1,x,1,2\nQN1,y,1,2\n", ":3: field 'station_id'"),
         ("station_id,name,lat,lon\n", "QN1,A\x00B,1,2\n", ":2: field 'name'"),  # PG refused it
+        ("station_id,name,lat,lon\n", "QN1,x,21,5,107\n", ":2: 5 fields; the header names 4"),
+        ("station_id,name,lat,lon\n", "QN1,Caf\udce9,1,2\n", "line 2: not UTF-8 (byte 0xe9)"),
         ("station_id,name,lat,lon,elevation_m\n", "QN1,x,1,2,inf\n", ":2: field 'elevation_m'"),
     ],
 )
@@ -93,7 +95,7 @@ def test_stations_import_names_file_line_and_field(
     tmp_path: Path, header: str, row: str, message: str
 ) -> None:
     path = tmp_path / "s.csv"
-    path.write_text(header + row)
+    path.write_bytes((header + row).encode("utf-8", "surrogateescape"))
     result = run(
         "stations",
         "import",

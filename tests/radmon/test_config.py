@@ -101,3 +101,11 @@ def test_a_huge_bad_value_is_shortened_in_the_message(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         load_settings(path)
     assert "mqtt.port" in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_a_configuration_that_is_not_utf8_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "radmon.yaml"
+    path.write_bytes(b"mqtt:\n  host: h\xe1\n")
+    with pytest.raises(InputError) as caught:
+        load_settings(path)
+    assert f"{path}: line 2: not UTF-8" in str(caught.value)
