@@ -181,6 +181,12 @@ def import_cmd(
         f"(see 'radmon deadletter list --source import:{kind}'), {report.skipped} skipped, "
         f"{report.stations_upserted} station(s) upserted"
     )
+    if report.rejected and not (report.readings or report.skipped or report.stations_upserted):
+        # every line refused: most likely another format (a EURDEP file given as bgeigie)
+        raise InputError(
+            f"{file}: no line could be read as {kind}; is it another format? "
+            f"(see 'radmon deadletter list --source import:{kind}')"
+        )
 
 
 @app.command("export")

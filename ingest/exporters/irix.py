@@ -150,7 +150,8 @@ def _degrees(value: float) -> str:
 
 
 def _longitude(value: float) -> str:
-    return _degrees(-180.0 if value >= 180.0 else value)  # IRIX: [-180, 180)
+    rounded = round(value, 6)  # 179.9999999 is written 180.000000: wrap after rounding
+    return _degrees(-180.0 if rounded >= 180.0 else rounded)  # IRIX: [-180, 180)
 
 
 def options_of(request: ExportRequest) -> dict[str, str | None]:

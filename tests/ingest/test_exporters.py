@@ -289,3 +289,11 @@ def test_registry_and_a_sparse_thousand_years(
     text, report = export(store, "irix", **span)
     assert report.readings == 3 and text.count("DoseRate>") >= 3
     assert len(asked) < 30  # windows with readings and the leaps between them, not 57,000
+
+
+def test_irix_longitude_stays_below_180_after_rounding() -> None:
+    from ingest.exporters.irix import _longitude
+
+    assert _longitude(179.9999999) == "-180.000000"  # was 180.000000, outside [-180, 180)
+    assert _longitude(179.999999) == "179.999999"
+    assert _longitude(-180.0) == "-180.000000"

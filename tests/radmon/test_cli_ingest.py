@@ -79,6 +79,17 @@ def test_bad_usage_exits_2_with_the_reason(tmp_path: Path) -> None:
     assert option.returncode == 2 and "KEY=VALUE" in option.stderr
 
 
+def test_a_file_of_another_format_exits_2_with_its_lines_kept(tmp_path: Path) -> None:
+    # every line of a EURDEP file imported as bgeigie was refused, and the import "succeeded"
+    env = _prepared(tmp_path)
+    eurdep = tmp_path / "x.eurdep"
+    eurdep.write_text("\\BEGIN_EURDEP;\n\\BEGIN_LOCALITY;\n\\END_EURDEP;\n", encoding="utf-8")
+    result = run("import", "bgeigie", str(eurdep), cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "no line could be read as bgeigie" in result.stderr
+    letters = run("deadletter", "list", "--json", cwd=tmp_path, env=env)
+    assert len(letters.stdout.splitlines()) == 3  # kept, for whoever looks
+
+
 def test_tokens_are_issued_only_for_known_stations(tmp_path: Path) -> None:
     env = _prepared(tmp_path)
     issued = run("tokens", "add", "QN001", "--label", "roof", cwd=tmp_path, env=env)
