@@ -6,13 +6,20 @@ type: a typo in a threshold must never fall back silently to a default.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from radmon import times
 from radmon.config_alerting import AlertingSettings
@@ -330,8 +337,7 @@ def _describe(exc: ValidationError, origin: str) -> str:
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
-        env_name = ENV_PREFIX + "__".join(str(p) for p in err["loc"]).upper()
-        where = f"environment {env_name}" if env_name in os.environ else origin
+        where = _source_of(err["loc"], origin)
         if err["type"] == "extra_forbidden":
             lines.append(f"{where}: unknown key {key!r}")
         elif err["type"] == "value_error":  # a validator's own sentence says what is wrong
@@ -345,6 +351,53 @@ def _describe(exc: ValidationError, origin: str) -> str:
                 said = err["msg"][:1].lower() + err["msg"][1:]
             lines.append(f"{where}: key {key!r}: {said}, got {got}")
     return "\n".join(lines)
+
+
+def _source_of(loc: tuple[int | str, ...], origin: str) -> str:
+    """The environment variable that set the key at *loc* (``RADMON_MQTT__PORT``, or a whole
+    section as JSON, ``RADMON_MQTT``), else *origin*, the file or the defaults."""
+    parts = [str(p).upper() for p in loc]
+    for depth in range(len(parts), 0, -1):
+        name = ENV_PREFIX + "__".join(parts[:depth])
+        if name in os.environ:
+            return f"environment {name}"
+    return origin
+
+
+def _not_json(exc: SettingsError) -> InputError:
+    """Which ``RADMON_*`` variable holding a list, a mapping or a whole section is not JSON
+    (pydantic-settings names only the section)."""
+    for name, value in os.environ.items():
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper == CONFIG_ENV:
+            continue
+        section, _, key = upper[len(ENV_PREFIX) :].lower().partition("__")
+        field = Settings.model_fields.get(section)
+        if field is None:
+            continue
+        if key:
+            model = field.annotation
+            inner = model.model_fields.get(key) if _is_model(model) else None  # type: ignore[union-attr]
+            if inner is None or not _structured(inner.annotation):
+                continue
+        try:
+            json.loads(value)
+        except ValueError:
+            return InputError(
+                f'environment {name}: expected JSON (a list such as ["a", "b"] or a '
+                f'mapping such as {{"key": 1}}), got {value[:60]!r}'
+            )
+    return InputError(f"the environment: {exc}")
+
+
+def _is_model(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
+
+
+def _structured(annotation: Any) -> bool:
+    """A list, mapping or model (or one of them or None): set from the environment as JSON."""
+    kinds = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    return any(get_origin(k) in (list, dict, tuple, set) or _is_model(k) for k in kinds)
 
 
 def _check_env_names() -> None:
@@ -373,6 +426,11 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
     origin = str(chosen) if chosen else "embedded defaults"
     try:
         settings = Settings(**data)
+    except SettingsError as exc:  # a list, mapping or section from the environment, not JSON
+        raise _not_json(exc) from exc
+    except ValidationError as exc:
+        raise InputError(_describe(exc, origin)) from exc
+    try:
         for section, values in overrides.items():
             target = getattr(settings, section)
             for key, value in values.items():

@@ -109,3 +109,21 @@ def test_a_configuration_that_is_not_utf8_names_the_file_and_line(tmp_path: Path
     with pytest.raises(InputError) as caught:
         load_settings(path)
     assert f"{path}: line 2: not UTF-8" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("RADMON_WEB__TRUSTED_PROXIES", "10.0.0.1", "environment RADMON_WEB__TRUSTED_PROXIES"),
+        ("RADMON_DETECTION__LEVELS", "{bad", "environment RADMON_DETECTION__LEVELS"),
+        ("RADMON_MQTT", '{"prot": 1}', "environment RADMON_MQTT: unknown key 'mqtt.prot'"),
+    ],
+)
+def test_the_environment_variable_at_fault_is_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    # "error parsing value for field "web" from source "EnvSettingsSource"", or the YAML blamed
+    monkeypatch.setenv(name, value)
+    with pytest.raises(InputError) as caught:
+        load_settings()
+    assert message in str(caught.value)
