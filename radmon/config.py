@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -367,11 +368,7 @@ def _source_of(loc: tuple[int | str, ...], origin: str) -> str:
 def _not_json(exc: SettingsError) -> InputError:
     """Which ``RADMON_*`` variable holding a list, a mapping or a whole section is not JSON
     (pydantic-settings names only the section)."""
-    for name, value in os.environ.items():
-        upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper == CONFIG_ENV:
-            continue
-        section, _, key = upper[len(ENV_PREFIX) :].lower().partition("__")
+    for name, section, key in _radmon_variables():
         field = Settings.model_fields.get(section)
         if field is None:
             continue
@@ -381,11 +378,11 @@ def _not_json(exc: SettingsError) -> InputError:
             if inner is None or not _structured(inner.annotation):
                 continue
         try:
-            json.loads(value)
+            json.loads(os.environ[name])
         except ValueError:
             return InputError(
                 f'environment {name}: expected JSON (a list such as ["a", "b"] or a '
-                f'mapping such as {{"key": 1}}), got {value[:60]!r}'
+                f'mapping such as {{"key": 1}}), got {os.environ[name][:60]!r}'
             )
     return InputError(f"the environment: {exc}")
 
@@ -400,13 +397,19 @@ def _structured(annotation: Any) -> bool:
     return any(get_origin(k) in (list, dict, tuple, set) or _is_model(k) for k in kinds)
 
 
-def _check_env_names() -> None:
-    """Reject ``RADMON_*`` variables that name no key: a typo there is as silent as in the file."""
+def _radmon_variables() -> Iterator[tuple[str, str, str]]:
+    """(variable, section, key) of every ``RADMON_*`` variable but ``RADMON_CONFIG``; the key
+    is empty for a whole section given as JSON."""
     for name in os.environ:
         upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper == CONFIG_ENV:
-            continue
-        section, _, key = upper[len(ENV_PREFIX) :].lower().partition("__")
+        if upper.startswith(ENV_PREFIX) and upper != CONFIG_ENV:
+            section, _, key = upper[len(ENV_PREFIX) :].lower().partition("__")
+            yield name, section, key
+
+
+def _check_env_names() -> None:
+    """Reject ``RADMON_*`` variables that name no key: a typo there is as silent as in the file."""
+    for name, section, key in _radmon_variables():
         field = Settings.model_fields.get(section)
         if field is None:
             raise InputError(f"environment {name}: no configuration section {section!r}")
