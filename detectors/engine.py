@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 
 from detectors import radiological, technical
 from detectors.baseline import Baseline
@@ -220,11 +219,7 @@ class Engine:
         if len(station_ids):
             t = np.floor(t).astype(np.int64)
             idx = self.rows(station_ids)
-            if np.count_nonzero(idx[1:] <= idx[:-1]):  # a station may be here twice
-                keep = highest_per_second(t, idx, x)
-                if keep is not None:
-                    t, idx, x, precip = t[keep], idx[keep], x[keep], precip[keep]
-            for rows in steps(t, idx):
+            for rows in steps(t, idx, x):
                 self.step(t[rows], idx[rows], x[rows], precip[rows])
         return self.episodes.drain()
 
@@ -324,11 +319,17 @@ class Engine:
             tab.first_hits[st], tab.first_trials[st] = technical.learn_trials(
                 tab.first_hits[st], tab.first_trials[st], (reps[single] > 0), 1.0
             )
-        needed = technical.stuck_after(self._chance_repeats(idx), s.stuck_readings)
+        # the run a stuck probe needs, worked out where a run goes on or just ended (few rows)
+        needed = np.full(len(idx), s.stuck_readings, dtype=np.float64)
+        in_run = reps_before > 0
+        if np.count_nonzero(in_run):
+            needed[in_run] = technical.stuck_after(
+                self._chance_repeats(idx[in_run]), s.stuck_readings
+            )
         stuck = (reps + 1 >= needed) & ~wrong
         # a run of repeats that ended short of stuck was chance: learn from it how often a
         # repeat follows a repeat (runs cluster: a value mid-way in a rounding step stays)
-        ended = (reps == 0) & (reps_before > 0) & (reps_before + 1 < needed)
+        ended = in_run & (reps == 0) & (reps_before + 1 < needed)
         if np.count_nonzero(ended):
             st = idx[ended]
             runs = reps_before[ended].astype(np.float64)  # after the first, each a trial
@@ -569,7 +570,7 @@ class Engine:
                 tab.noise_slow[idx],
                 tab.noise_n[idx],
                 s.noise_ratio,
-                coarse=self._chance_repeats(idx) > technical.COARSE_REPEAT_RATE,
+                coarse=lambda rows: self._chance_repeats(idx[rows]) > technical.COARSE_REPEAT_RATE,
             )
             & ~wet
         )
@@ -741,32 +742,15 @@ def reading_columns(
     return t, [r.station_id for r in readings], x, precip
 
 
-def highest_per_second(t: np.ndarray, idx: np.ndarray, x: np.ndarray) -> np.ndarray | None:
-    """Positions that keep one reading per station and second (*t*, epoch s), the highest, in
-    their order; None when no station repeats a second.
-
-    The engine judges a station's first reading in a second and skips the rest as repeats,
-    so 100 and 5000 nSv/h half a second apart lost the 5000 when it came second; the highest
-    is the one a duty officer must not miss, whatever the order of the rows.
-    """
-    if len(t) < 2:
-        return None
-    key = idx.astype(np.int64) * 2**36 + (t - t.min())  # 2**36 s: two thousand years
-    repeated = pd.Series(key).duplicated(keep=False).to_numpy()  # hashed: 10 M in 0.5 s
-    if not np.count_nonzero(repeated):
-        return None
-    rows = np.flatnonzero(repeated)
-    order = rows[np.lexsort((-x[rows], key[rows]))]
-    ranked = key[order]
-    keep = np.ones(len(t), dtype=bool)
-    keep[order[1:][ranked[1:] == ranked[:-1]]] = False
-    return np.flatnonzero(keep)
-
-
-def steps(t: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
+def steps(t: np.ndarray, idx: np.ndarray, x: np.ndarray | None = None) -> list[np.ndarray]:
     """The engine's steps for readings at *t* (epoch s) of stations *idx*, as positions in
     them: one per ``STEP_S`` window of the clock, each station's readings there in time order
-    in successive steps (its first in the first), stations ascending within a step."""
+    in successive steps (its first in the first), stations ascending within a step.
+
+    Given the values *x*, a station's readings in one second are one: the highest. The
+    engine judges a station's first reading of a second and skips the rest as repeats, so
+    100 and 5000 nSv/h half a second apart lost the 5000 when it came second.
+    """
     if not len(t):
         return []
     window = t // STEP_S
@@ -776,6 +760,10 @@ def steps(t: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
     order = _window_station_time_order(t, idx, window)
     w, i = window[order], idx[order]
     same = (w[1:] == w[:-1]) & (i[1:] == i[:-1])
+    if x is not None and np.count_nonzero(same):
+        order = _highest_of_each_second(order, same, t, x)
+        w, i = window[order], idx[order]
+        same = (w[1:] == w[:-1]) & (i[1:] == i[:-1])
     if np.count_nonzero(same):  # a station twice in a window: rank its readings there
         run = np.concatenate(([True], ~same))  # the first of a station's readings there
         rank = np.arange(len(order)) - np.flatnonzero(run)[np.cumsum(run) - 1]
@@ -786,6 +774,21 @@ def steps(t: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
         cut = w[1:] != w[:-1]
     edges = [0, *(np.flatnonzero(cut) + 1).tolist(), len(order)]
     return [order[a:b] for a, b in itertools.pairwise(edges)]
+
+
+def _highest_of_each_second(
+    order: np.ndarray, same: np.ndarray, t: np.ndarray, x: np.ndarray
+) -> np.ndarray:
+    """*order* (by window, station, time) less all but the highest of a station's readings in
+    one second; *same*: neighbours in *order* of one station and window."""
+    at = t[order]
+    repeat = same & (at[1:] == at[:-1])
+    if not np.count_nonzero(repeat):
+        return order
+    group = np.cumsum(np.concatenate(([True], ~repeat))) - 1
+    best = np.lexsort((-x[order], group))  # NaN sorts last: a number wins over it
+    first = np.concatenate(([True], group[best][1:] != group[best][:-1]))
+    return order[np.sort(best[first])]
 
 
 def _window_station_time_order(t: np.ndarray, idx: np.ndarray, window: np.ndarray) -> np.ndarray:

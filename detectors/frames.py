@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from detectors.engine import Engine, highest_per_second, steps
+from detectors.engine import Engine, steps
 from radmon.config import DetectionSettings
 from radmon.models import Alarm, Station
 
@@ -46,11 +46,8 @@ def run_frame(engine: Engine, readings: pd.DataFrame) -> list[Alarm]:
         precip = pd.to_numeric(readings["precip_mm_h"], errors="coerce").to_numpy(np.float64)
     else:
         precip = np.full(len(dose), np.nan)
-    keep = highest_per_second(seconds, codes, dose)
-    if keep is not None:  # a station's second given twice: its highest reading, in any order
-        seconds, codes, dose, precip = seconds[keep], codes[keep], dose[keep], precip[keep]
     changes: list[Alarm] = []
-    for rows in steps(seconds, codes):
+    for rows in steps(seconds, codes, dose):  # a station's second given twice: its highest
         engine.step(seconds[rows], codes[rows], dose[rows], precip[rows])
         if engine.episodes.changes:
             changes.extend(engine.drain())

@@ -13,6 +13,8 @@ change. Out of range covers negative, non-finite and implausible readings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 # Readings over which the fast noise average reacts (the slow one uses the baseline's time).
@@ -90,10 +92,20 @@ def noise_update(
 
 
 def noise_changed(
-    fast: np.ndarray, slow: np.ndarray, n: np.ndarray, ratio: float, coarse: np.ndarray
+    fast: np.ndarray,
+    slow: np.ndarray,
+    n: np.ndarray,
+    ratio: float,
+    coarse: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
-    """The noise grew or fell by *ratio*; only grew where the resolution is *coarse*, since
-    there a run of repeats (a change of zero) is chance, not a quieter probe."""
+    """The noise grew or fell by *ratio*; only grew where the resolution is *coarse* (asked
+    of the rows whose noise fell), since there a run of repeats is chance, not a quieter
+    probe."""
     with np.errstate(invalid="ignore", divide="ignore"):
         r = fast / slow
-    return (n >= NOISE_MIN_READINGS) & ((r > ratio) | ((r < 1.0 / ratio) & ~coarse))
+    ready = n >= NOISE_MIN_READINGS
+    fell = ready & (r < 1.0 / ratio)
+    if np.count_nonzero(fell):
+        rows = np.flatnonzero(fell)
+        fell[rows[coarse(rows)]] = False
+    return (ready & (r > ratio)) | fell
