@@ -600,9 +600,10 @@ class Engine:
     def _offline(self, t: int, *, each_when_silent: bool = False) -> None:
         """Open offline episodes for stations silent too long at *t*; reporting closes them.
 
-        *each_when_silent*: a file's data time jumped to *t* (the whole network, or the one
-        station of a file, fell silent, and no reading came to judge it meanwhile): a station
-        silent by then is judged at the moment it became so, then at *t*.
+        *each_when_silent*: a file's step is about to judge readings after *t*: a station
+        that fell silent since the previous step opens its episode at the moment it did, and
+        after a gap no step judged (the whole network, or a file's one station, silent) every
+        silent station is judged then and at *t*; the step's own call does the rest.
         """
         n = len(self.ids)
         if not n:
@@ -618,10 +619,18 @@ class Engine:
         seen = np.flatnonzero(heard != _NEVER)
         self._oldest = int(heard[seen].min()) if len(seen) else None
         silent = t - heard[seen] > after
-        if each_when_silent and np.count_nonzero(silent):
-            fell = heard[seen] + math.floor(after)
-            self._offline_rows(np.clip(fell, self.now, t), seen, silent, last)
-        self._offline_rows(t, seen, silent, last)
+        if not each_when_silent:
+            self._offline_rows(t, seen, silent, last)
+            return
+        # before a file's step: who fell silent since the last step is dated from the moment
+        # it did; across a gap no step judged, everyone silent is judged up to *t* as well
+        fell = heard[seen] + math.floor(after)
+        rows = silent if t - self.now > STEP_S else silent & (fell >= self.now)
+        count = int(np.count_nonzero(rows))
+        if count:
+            some, bad = seen[rows], np.ones(count, dtype=bool)
+            self._offline_rows(np.clip(fell[rows], self.now, t), some, bad, last)
+            self._offline_rows(t, some, bad, last)
 
     def _offline_rows(
         self, t: int | np.ndarray, seen: np.ndarray, silent: np.ndarray, last: np.ndarray

@@ -420,13 +420,13 @@ def test_silent_station_goes_offline_and_clears_after_it_reports_again() -> None
     ]
     # last reading at K-1; offline from 1800 s of silence on (K+2); it reports again at K+12
     assert rows.start[0] == times[K + 2]
-    assert rows.end[0] == times[K + 12] - pd.Timedelta("1s")  # silent until that reading
+    assert rows.end[0] == times[K + 11]  # the last step that found it silent
     opened = changes[0]
     assert opened.details["opened"]["last_reading_at"] == times[K - 1].strftime(
         "%Y-%m-%dT%H:%M:%SZ"
     )
     cleared = changes[-1]
-    assert cleared.cleared_at == at(times, K + 12) + timedelta(hours=1) - timedelta(seconds=1)
+    assert cleared.cleared_at == at(times, K + 11) + timedelta(hours=1)
 
 
 def test_tick_judges_silence_without_data() -> None:
