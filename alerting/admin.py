@@ -32,13 +32,36 @@ def add_silence(
     start = times.ensure_utc(starts_at) if starts_at else now
     end = times.ensure_utc(ends_at)
     if matcher == Matcher():
-        raise InputError("silence: give at least one of station, kind, category, severity")
+        raise InputError(
+            "silence: give at least one of station, kind, category, severity, district or group"
+        )
+    _check_names(store, matcher)
     if end <= start:
         raise InputError(f"silence: ends_at {end.isoformat()} is not after {start.isoformat()}")
     if not comment.strip():
         raise InputError("silence: comment: say why (maintenance, calibration, ...)")
     with store.transaction() as conn:
         return outbox.add_silence(conn, matcher, start, end, created_by, comment, now)
+
+
+def _check_names(store: Store, matcher: Matcher) -> None:
+    """A group the configuration does not define is a typo: the silence would hold back
+    nothing while its author believes the pages stopped. (A station or district may be
+    silenced before it is imported; ``unknown_names`` tells the caller.)"""
+    unknown = sorted(set(matcher.groups) - set(store.settings.alerting.station_groups))
+    if unknown:
+        raise InputError(
+            f"silence: unknown group(s) {', '.join(map(repr, unknown))} "
+            "(alerting.station_groups names them)"
+        )
+
+
+def unknown_names(store: Store, matcher: Matcher) -> list[str]:
+    """The stations and districts of *matcher* that no station has (yet)."""
+    stations = store.stations()
+    ids = {s.station_id for s in stations}
+    districts = {s.district for s in stations if s.district}
+    return sorted(set(matcher.stations) - ids) + sorted(set(matcher.districts) - districts)
 
 
 def expire_silence(store: Store, silence_id: int) -> bool:

@@ -281,9 +281,15 @@ def silences_add(
         ends_at = _silence_end(hours, until, now, store.settings.site.timezone)
         silence_id = admin.add_silence(store, matcher, ends_at, who, comment, starts_at=now)
         zone = _zone(store)
+        unknown = admin.unknown_names(store, matcher)
     typer.echo(
         f"silence {silence_id} until {_local(ends_at, zone, short=True)}: {_matches(matcher)}"
     )
+    if unknown:
+        typer.echo(
+            f"note: no station has {', '.join(map(repr, unknown))} yet: check the spelling",
+            err=True,
+        )
 
 
 def _silence_end(hours: float | None, until: str | None, now: datetime, zone: str) -> datetime:

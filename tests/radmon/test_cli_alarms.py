@@ -264,6 +264,17 @@ def test_silences_add_list_expire(cli: CliRunner, store: Store) -> None:
     )
 
 
+def test_a_silence_of_a_group_nobody_defined_is_refused_a_new_station_noted(
+    cli: CliRunner, store: Store
+) -> None:
+    # --group nogroup was taken: a silence that holds back nothing, its author thinking it did
+    common = ["--hours", "1", "--by", "Lan", "--comment", "maintenance"]
+    refused(cli.invoke(silences_app, ["add", "--group", "nogroup", *common]), "unknown group")
+    assert admin.silences(store) == []
+    result = cli.invoke(silences_app, ["add", "--station", "QN-NEW", *common])
+    assert result.exit_code == 0 and "no station has 'QN-NEW' yet" in result.stderr
+
+
 def test_until_without_a_zone_is_site_local_time(cli: CliRunner, store: Store) -> None:
     args = ["add", "--severity", "info", "--category", "technical", "--district", "Cầu Giấy"]
     until = ["--until", "2099-01-01T08:00", "--by", "Lan", "--comment", "calibration"]
