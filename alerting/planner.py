@@ -236,7 +236,7 @@ def _due(rules: Rules, group: _Group, now: datetime) -> dict[Recipient, dict[int
     for alarm, first in group.members:
         if alarm.state is not AlarmState.ACTIVE_UNACK or alarm.id is None:
             continue  # acknowledged: someone is on it
-        elapsed = now - first
+        elapsed = rules.active_since(route, first, now)  # a held night does not count
         for k in range(len(route.steps)):
             ordinal = route.due_ordinal(k, elapsed)
             if ordinal is None:

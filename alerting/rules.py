@@ -82,6 +82,48 @@ def in_windows(windows: Sequence[TimeWindow], local: datetime) -> bool:
     return False
 
 
+WEEK = timedelta(days=7)
+
+
+def active_time(
+    windows: Sequence[TimeWindow], zone: tzinfo, start: datetime, end: datetime
+) -> timedelta:
+    """How much of [start, end) lies in *windows* (local time of *zone*); all of it when there
+    are none. An escalation's delays count this time only, so an alarm held overnight by
+    office hours resumes its steps in the morning instead of paging them all at once."""
+    if not windows:
+        return max(end - start, timedelta(0))
+    weeks = max((end - start) // WEEK, 0)
+    whole = weeks * _active_by_day(windows, zone, start, start + WEEK) if weeks else timedelta(0)
+    return whole + _active_by_day(windows, zone, start + weeks * WEEK, end)
+
+
+def _active_by_day(
+    windows: Sequence[TimeWindow], zone: tzinfo, start: datetime, end: datetime
+) -> timedelta:
+    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    spans = []
+    day = first - timedelta(days=1)  # a night window of the day before reaches into *first*
+    while day <= last:
+        for window in windows:
+            if WEEKDAYS[day.weekday()] not in window.days:
+                continue
+            ends_on = day if window.start <= window.end else day + timedelta(days=1)
+            a = max(datetime.combine(day, window.start, zone), start)
+            b = min(datetime.combine(ends_on, window.end, zone), end)
+            if a < b:
+                spans.append((a, b))
+        day += timedelta(days=1)
+    total, reach = timedelta(0), None
+    for a, b in sorted(spans):  # overlapping windows count once
+        if reach is not None and a < reach:
+            a = reach
+        if a < b:
+            total += b - a
+            reach = b if reach is None else max(reach, b)
+    return total
+
+
 @dataclass(frozen=True)
 class Step:
     offset: timedelta  # since the alarm was first seen by the route
@@ -256,6 +298,10 @@ class Rules:
 
     def route_active(self, route: Route, now: datetime) -> bool:
         return in_windows(route.active_times, self.local(now))
+
+    def active_since(self, route: Route, first: datetime, now: datetime) -> timedelta:
+        """The time *route* has been active since *first*: what its escalation delays count."""
+        return active_time(route.active_times, self.zone, first, now)
 
     def group_key(self, route: Route, labels: Labels) -> str:
         return ",".join(f"{name}={labels.get(name)}" for name in route.group_by)

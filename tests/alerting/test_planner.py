@@ -344,6 +344,48 @@ def test_an_alarm_held_overnight_starts_its_escalation_at_the_first_step() -> No
     assert at == {DUTY: [timedelta(0)], HEAD: [10 * MIN], LEADER: [20 * MIN]}
 
 
+def test_an_escalation_cut_by_the_window_s_end_resumes_next_morning() -> None:
+    # Friday's alarm had paged Duty and Head when the office closed; on Monday at opening
+    # Duty, Head and Leader were all paged at once, and Leader again five minutes later.
+    cfg = settings(
+        escalations=[
+            {
+                "name": "office",
+                "steps": [
+                    {"contacts": ["Duty"]},
+                    {"after": "10m", "contacts": ["Head"]},
+                    {"after": "10m", "contacts": ["Leader"]},
+                ],
+                "repeat_after": "30m",
+            }
+        ],
+        routes=[
+            {
+                "escalation": "office",
+                "active_times": [
+                    {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:30", "end": "17:00"}
+                ],
+            }
+        ],
+        group_wait="0s",
+        group_interval="1m",
+    )
+    h = Harness(cfg)
+    friday = T0 - timedelta(hours=17, minutes=15)  # Friday 16:45 local
+    monday = T0 + timedelta(days=1, hours=21, minutes=30)  # Monday 07:30 local
+    now = friday
+    while now <= monday + 40 * MIN:
+        h.tick([alarm(1, at=friday)], now)
+        now += MIN
+    at = {phone: [t - monday for t, _ in h.to(phone) if t >= monday] for phone in (DUTY, HEAD)}
+    assert [t - friday for t, _ in h.to(DUTY) if t < monday] == [timedelta(0)]
+    assert [t - friday for t, _ in h.to(HEAD) if t < monday] == [10 * MIN]
+    # 15 active minutes on Friday: Leader's step (20) comes 5 minutes into Monday, the next
+    # round (50) 35 minutes in
+    assert [t - monday for t, _ in h.to(LEADER)] == [5 * MIN]
+    assert at == {DUTY: [35 * MIN], HEAD: []}
+
+
 def test_route_tree_first_match_children_and_continue() -> None:
     cfg = settings(
         channels=[
