@@ -190,12 +190,23 @@ def listing(
     return [Notification.of(r) for r in conn.execute(query).mappings()]
 
 
-def told(conn: Connection, address: str, alarm_ids: Iterable[int], recent: int = 1000) -> set[int]:
-    """Which of *alarm_ids* one of the last *recent* messages sent to *address* named: a reply
-    acknowledges only what its sender was told of."""
-    wanted = set(alarm_ids)
-    named = {aid for n in listing(conn, SENT, limit=recent, address=address) for aid in n.alarm_ids}
-    return wanted & named
+def reached(conn: Connection, addresses: Iterable[str], recent: int = 1000) -> list[Notification]:
+    """The last *recent* messages to *addresses* that may have reached them, newest first:
+    sent, being sent, or tried (a gateway that took a message and then timed out leaves it
+    pending for a retry, and its reader may answer meanwhile)."""
+    query = (
+        select(notifications)
+        .where(
+            notifications.c.address.in_(sorted(set(addresses))),
+            or_(
+                notifications.c.state.in_([SENT, SENDING]),
+                and_(notifications.c.state == PENDING, notifications.c.attempts > 0),
+            ),
+        )
+        .order_by(notifications.c.id.desc())
+        .limit(recent)
+    )
+    return [Notification.of(r) for r in conn.execute(query).mappings()]
 
 
 def counts(conn: Connection) -> dict[str, int]:

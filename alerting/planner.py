@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from alerting.rules import Labels, Route, Rules, matches
+from alerting.rules import Labels, Route, Rules, matches, phone_key
 from radmon.config_alerting import Matcher
 from radmon.models import Alarm, AlarmState, Station
 
@@ -159,7 +159,7 @@ def _plan_group(
     result: Plan,
 ) -> None:
     route = group.route
-    due = _one_per_address(_due(rules, group, now))
+    due = _one_per_address(_due(rules, group, now), rules.channel_kinds)
     by_id = {a.id: a for a, _ in group.members}
     first_at = {a.id: first for a, first in group.members}
     addresses = {(r.channel, r.address) for r in due}
@@ -267,14 +267,17 @@ def _recipients(rules: Rules, route: Route, contacts: list[str], step: int) -> l
 
 
 def _one_per_address(
-    due: Mapping[Recipient, Mapping[int, int]],
+    due: Mapping[Recipient, Mapping[int, int]], kinds: Mapping[str, str]
 ) -> dict[Recipient, dict[int, int]]:
     """One recipient per channel and address: two contacts who share a phone (a duty phone
-    handed over) get one message, owing what either is owed. The log is kept per address, so
-    two recipients of one address once made two messages."""
+    handed over) get one message, owing what either is owed, also when one wrote it +84… and
+    the other 0…. The log is kept per address, so two recipients of one address once made two
+    messages."""
     merged: dict[tuple[str, str], tuple[Recipient, dict[int, int]]] = {}
     for recipient in sorted(due, key=lambda r: r.contact or ""):
-        _, owed = merged.setdefault((recipient.channel, recipient.address), (recipient, {}))
+        phone = kinds.get(recipient.channel) == "sms"
+        key = (recipient.channel, phone_key(recipient.address) if phone else recipient.address)
+        _, owed = merged.setdefault(key, (recipient, {}))
         for aid, ordinal in due[recipient].items():
             owed[aid] = max(owed.get(aid, ordinal), ordinal)
     return dict(merged.values())

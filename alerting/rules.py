@@ -6,6 +6,7 @@ Everything here is pure: the planner asks, nothing is stored.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -83,6 +84,13 @@ def in_windows(windows: Sequence[TimeWindow], local: datetime) -> bool:
 
 
 WEEK = timedelta(days=7)
+
+
+def phone_key(phone: str) -> str:
+    """+84 90 123 4567 and 0901234567 are one phone: its national significant digits (the
+    last nine; shorter numbers as they are)."""
+    digits = re.sub(r"\D", "", phone)
+    return digits[-9:] if len(digits) >= 9 else digits
 
 
 def active_time(

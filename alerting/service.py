@@ -21,7 +21,7 @@ from alerting.channels import Channel, build
 from alerting.dispatcher import Dispatcher
 from alerting.messages import Renderer
 from alerting.planner import Planned, plan
-from alerting.rules import Rules
+from alerting.rules import Rules, phone_key
 from alerting.smstext import unaccent
 from radmon.config import Settings
 from radmon.models import Station
@@ -31,8 +31,13 @@ from radmon.store.schema import MAX_ROW_ID
 
 log = logging.getLogger(__name__)
 STATIONS_REFRESH_S = 60.0
-# "OK", "OK 123", "ok #123, 124", "XN 123" (xác nhận), "DA NHAN 123" (đã nhận), unaccented.
-REPLY = re.compile(r"^\s*(?:ok|ack|xn|xac nhan|da nhan)\b[\s#:,.]*((?:\d+[\s#:,.]*)*)$", re.I)
+# "OK", "OK 123", "ok #123, 124", "XN 123" (xác nhận), "DA NHAN 123" (đã nhận), unaccented:
+# a word, then numbers and separators only. Two patterns, each linear: one with the numbers'
+# repetition nested in it backtracked exponentially on "OK 1111…1 thanks" (4 s at 26 digits,
+# with the planner and the dispatcher waiting).
+REPLY_WORD = re.compile(r"\s*(?:ok|ack|xn|xac nhan|da nhan)\b(.*)", re.I | re.S)
+REPLY_NUMBERS = re.compile(r"[\s#:,.\d]*")
+MAX_REPLY_CHARS = 1000  # a few concatenated SMS; anything longer is not an acknowledgement
 
 
 def build_channels(settings: Settings) -> dict[str, Channel]:
@@ -46,8 +51,10 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
 def parse_reply(text: str) -> list[int] | None:
     """The alarm numbers an SMS acknowledges ([] for all of the last message); None: not an
     acknowledgement."""
-    match = REPLY.match(unaccent(text))
-    if match is None:
+    if len(text) > MAX_REPLY_CHARS:
+        return None
+    match = REPLY_WORD.fullmatch(unaccent(text))
+    if match is None or not REPLY_NUMBERS.fullmatch(match[1]):
         return None
     given = re.findall(r"\d+", match[1])
     ids = [n for n in map(int, given) if 1 <= n <= MAX_ROW_ID]  # no alarm has another id
@@ -55,9 +62,9 @@ def parse_reply(text: str) -> list[int] | None:
 
 
 def same_phone(a: str, b: str) -> bool:
-    """+84 90 123 4567 and 0901234567 are one phone: compare the national significant part."""
-    da, db = re.sub(r"\D", "", a), re.sub(r"\D", "", b)
-    return len(da) >= 9 and len(db) >= 9 and da[-9:] == db[-9:]
+    """+84 90 123 4567 and 0901234567 are one phone (``phone_key``)."""
+    ka, kb = phone_key(a), phone_key(b)
+    return len(ka) == 9 and ka == kb
 
 
 class AlertingService:
@@ -159,56 +166,56 @@ class AlertingService:
     # -- replies --------------------------------------------------------------------------
 
     async def on_reply(self, sender: str, text: str) -> None:
-        """An SMS came in: ``OK 123`` from a known contact acknowledges alarm 123 if a message
-        sent to that phone named it (a contact answers for what they were told of)."""
-        contact = next(
-            (c for c in self.rules.contacts.values() if c.phone and same_phone(c.phone, sender)),
-            None,
-        )
+        """An SMS came in: ``OK 123`` from a known contact's phone acknowledges alarm 123 if a
+        message that reached that phone named it, in the name of the contact it was sent to
+        (a contact answers for what they were told of); ``OK`` alone, all of the last one."""
+        contacts = [
+            c for c in self.rules.contacts.values() if c.phone and same_phone(c.phone, sender)
+        ]
         ids = parse_reply(text)
-        if contact is None or ids is None:
+        if not contacts or ids is None:
             log.warning(
                 "SMS from %s ignored (%s): %r",
                 sender,
-                "unknown sender" if contact is None else "not an acknowledgement",
-                text,
+                "not an acknowledgement" if contacts else "unknown sender",
+                text[:200],
             )
             return
-        phone = contact.phone or sender
+        phones = {c.phone for c in contacts if c.phone}
+        reached = await asyncio.to_thread(self._reached, phones)
         if ids:
-            told = await asyncio.to_thread(self._told, phone, ids)
-            if untold := [i for i in ids if i not in told]:
+            named: dict[int, str | None] = {}  # alarm → whom its newest message went to
+            for message in reversed(reached):
+                named.update(dict.fromkeys(message.alarm_ids, message.contact))
+            if untold := [i for i in ids if i not in named]:
                 log.warning(
-                    "SMS from %s (%s): alarm(s) %s were never sent to this phone; not acknowledged",
+                    "SMS from %s: alarm(s) %s were never sent to this phone; not acknowledged",
                     sender,
-                    contact.name,
                     ", ".join(map(str, untold)),
                 )
-            ids = [i for i in ids if i in told]
-        else:  # "OK": everything in the last message this phone was sent
-            last = await asyncio.to_thread(self._last_sent_to, phone)
-            ids = last.alarm_ids if last else []
+            acks = [(i, named[i]) for i in ids if i in named]
+        elif reached:  # "OK": everything in the last message this phone was sent
+            acks = [(i, reached[0].contact) for i in reached[0].alarm_ids]
+        else:
+            log.warning("SMS %r from %s: nothing was sent to this phone", text[:200], sender)
+            return
         now = self.clock()
-        for alarm_id in ids:
+        for alarm_id, contact in acks:
+            who = contact or contacts[0].name
             acked = await asyncio.to_thread(
-                self.store.acknowledge_alarm, alarm_id, contact.name, now, f"SMS: {text.strip()}"
+                self.store.acknowledge_alarm, alarm_id, who, now, f"SMS: {text.strip()[:200]}"
             )
             log.info(
                 "alarm %d acknowledged by %s by SMS%s",
                 alarm_id,
-                contact.name,
+                who,
                 "" if acked else " (no such alarm)",
             )
         self.alarms_changed()
 
-    def _told(self, phone: str, ids: list[int]) -> set[int]:
+    def _reached(self, phones: set[str]) -> list[outbox.Notification]:
         with self.store.engine.connect() as conn:
-            return outbox.told(conn, phone, ids)
-
-    def _last_sent_to(self, phone: str) -> outbox.Notification | None:
-        with self.store.engine.connect() as conn:
-            found = outbox.listing(conn, outbox.SENT, limit=1, address=phone)
-        return found[0] if found else None
+            return outbox.reached(conn, phones)
 
     # -- running --------------------------------------------------------------------------
 

@@ -197,6 +197,57 @@ def test_a_reply_acknowledges_only_alarms_its_phone_was_told_of(
     assert acked is not None and acked.acked_by == "Duty"
 
 
+def test_a_phone_written_two_ways_is_one_phone_for_pages_and_replies(
+    ready: Store, gateway: GatewayDouble
+) -> None:
+    # A as +84…, B as 0…: both pages went out (two SMS to one phone), and B's reply looked
+    # for messages sent to A's spelling, found none, and acknowledged nothing
+    contacts = [{"name": "A", "phone": DUTY}, {"name": "B", "phone": "0901234567"}]
+    both = configure(
+        ready.settings,
+        channels=[http_channel(gateway)],
+        contacts=contacts,
+        routes=[{"contacts": ["A", "B"]}],
+    )
+    first = breach(ready)
+    asyncio.run(run_until(AlertingService(ready, both), lambda: len(gateway.delivered) >= 1))
+    assert len(gateway.delivered) == 1
+    only_b = configure(
+        ready.settings,
+        channels=[http_channel(gateway)],
+        contacts=contacts,
+        routes=[{"contacts": ["B"], "stations": ["QN02"]}],
+    )
+    second = breach(ready, "QN02")
+    service = AlertingService(ready, only_b)
+    asyncio.run(run_until(service, lambda: len(gateway.delivered) >= 2))
+    assert gateway.delivered[-1]["to"] == "0901234567"
+    asyncio.run(service.on_reply("+84 90 123 4567", f"OK {second.id}"))
+    acked = ready.alarm(second.id)
+    assert acked is not None and acked.acked_by == "B"  # whom the message went to, not A
+    assert ready.alarm(first.id).state is AlarmState.ACTIVE_UNACK  # type: ignore[union-attr]
+
+
+def test_a_reply_to_a_page_awaiting_its_retry_acknowledges(
+    ready: Store, gateway: GatewayDouble
+) -> None:
+    # the gateway took the SMS and then answered 503: the page waits for its retry, and the
+    # officer's "OK 1" was refused as "never sent to this phone"
+    settings = configure(ready.settings, channels=[http_channel(gateway)])
+    gateway.fail(503, times=1000)
+    alarm = breach(ready)
+    service = AlertingService(ready, settings)
+
+    def tried() -> bool:
+        rows = admin.notifications(ready)
+        return bool(rows) and rows[0].attempts >= 1
+
+    asyncio.run(run_until(service, tried))
+    asyncio.run(service.on_reply("0901234567", f"OK {alarm.id}"))
+    acked = ready.alarm(alarm.id)
+    assert acked is not None and acked.state is AlarmState.ACTIVE_ACK
+
+
 def test_a_rain_front_over_40_stations_sends_one_message(
     ready: Store, gateway: GatewayDouble
 ) -> None:
@@ -441,6 +492,12 @@ def test_serve_refuses_a_route_to_an_unknown_contact_with_exit_2(tmp_path: Path)
         ("OK 99999999999999999999", None),
         ("OK 0", None),
         ("hello", None),
+        ("OK 5 - thanks", None),
+        ("OK1", None),
+        # backtracked exponentially (seconds at 26 digits) with alerting waiting on it
+        ("OK " + "1" * 200 + " thanks", None),
+        ("OK " + "1" * 200 + "x", None),
+        ("OK " + "5 " * 600, None),  # past MAX_REPLY_CHARS
     ],
 )
 def test_replies_name_only_ids_an_alarm_can_have(text: str, ids: list[int] | None) -> None:
