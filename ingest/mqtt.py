@@ -66,6 +66,7 @@ class IngestCounters:
 class _Received:
     generation: int  # which connection delivered it: a packet id means nothing on another
     message: paho.MQTTMessage
+    status: bool = False  # a status topic's: taken on arrival, acknowledged in its turn
 
 
 def dose_topic(settings: Settings) -> str:
@@ -143,9 +144,9 @@ class MqttIngest:
         # woken only when the inbox was empty, not once per message (a wake-up is a system
         # call).
         assert self._loop is not None
-        if self.links.is_status(message.topic):
+        status = self.links.is_status(message.topic)
+        if status:
             self._heard_status(message)
-            return
         size = len(message.payload)
         window = self.settings.ingest.receive_maximum
         with self._room:
@@ -156,20 +157,19 @@ class MqttIngest:
             ):
                 self._room.wait()
             was_empty = not self._inbox
-            self._inbox.append(_Received(self._generation, message))
+            self._inbox.append(_Received(self._generation, message, status))
             self._inbox_bytes += size
         if was_empty:
             self._loop.call_soon_threadsafe(self._arrived.set)
 
     def _heard_status(self, message: paho.MQTTMessage) -> None:
-        # A status is state, retained by the broker and heard again on every subscribe: it is
-        # taken and acknowledged at once, never batched with the readings.
+        # A status is state, retained by the broker and heard again on every subscribe: it
+        # is taken on arrival, and acknowledged with the batch it arrived in (MQTT wants the
+        # acknowledgements in the order of receipt); it holds no reading.
         edges = getattr(message.properties, "UserProperty", None) or []
         edge = next((value for key, value in edges if key == EDGE_PROPERTY), None)
         if not self.links.heard(message.topic, message.payload, edge, datetime.now(UTC)):
             log.warning("ignored a status message on %s: %r", message.topic, message.payload[:40])
-        if message.qos > 0:
-            self._client.ack(message.mid, message.qos)
 
     # -- the store side (the event loop) ----------------------------------------------------
 
@@ -272,12 +272,14 @@ class MqttIngest:
         now = datetime.now(UTC)
         out = Decoded()
         for item in batch:
+            if item.status:
+                continue
             topic = item.message.topic
             ctx = Context(SOURCE, topic, now, self.settings.ingest)
             station_id = station_of_topic(topic, prefix) or topic
             out.extend(decode_message(item.message.payload, station_id, self.stations, ctx))
         if out.readings:
-            size = sum(len(item.message.payload) for item in batch)
+            size = sum(len(item.message.payload) for item in batch if not item.status)
             self._bytes_per_reading = size / len(out.readings)
         return out
 

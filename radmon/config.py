@@ -58,7 +58,9 @@ class MqttSettings(Section):
     tls: bool = False
     topic_prefix: str = "radmon/v1"
     client_id: str = "radmon-central"
-    shared_group: str = ""
+    # a share name is one topic level: "g/x" subscribed group g to "x/radmon/v1/+/dose", which
+    # nothing publishes, and the node looked healthy while it received no reading
+    shared_group: str = Field(default="", pattern=r"^[^/+#]*$")
     enabled: bool = True  # radmon serve subscribes; radmon demo turns it off (no broker needed)
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     ca_file: str | None = None  # with tls: the CA that signed the broker's certificate

@@ -53,6 +53,30 @@ def test_a_station_is_offline_by_its_own_status_or_its_edges() -> None:
     assert links.station("QN03") is None
 
 
+def test_the_state_follows_the_retained_messages_as_a_restarted_node_would_hear_them() -> None:
+    # a cleared retained status, or a station status no longer naming its edge, kept the old
+    # state until a restart, so two nodes disagreed
+    links = Links("radmon/v1")
+    links.heard("radmon/v1/QN01/status", b"online", "edge-1", NOW)
+    links.heard("radmon/v1/edge/edge-1/status", b"offline", None, NOW)
+    assert links.offline() == {"QN01"}
+    links.heard("radmon/v1/edge/edge-1/status", b"", None, NOW)  # the retained will cleared
+    assert links.offline() == frozenset() and links.counts()["edges_offline"] == 0
+    links.heard("radmon/v1/edge/edge-1/status", b"offline", None, NOW)
+    links.heard("radmon/v1/QN01/status", b"online", None, NOW)  # now spoken for by no edge
+    assert links.offline() == frozenset()
+    links.heard("radmon/v1/QN01/status", b"offline", None, NOW)
+    links.heard("radmon/v1/QN01/status", b"", None, NOW)
+    assert links.station("QN01") is None and links.offline() == frozenset()
+    assert not links.heard("radmon/v1/" + "L" * 5000 + "/status", b"offline", None, NOW)
+    # the retained statuses of a large network, as heard on every subscribe
+    for i in range(20_000):
+        links.heard(f"radmon/v1/S{i}/status", b"online", f"e{i % 20}", NOW)
+    for e in range(20):
+        links.heard(f"radmon/v1/edge/e{e}/status", b"offline" if e < 2 else b"online", None, NOW)
+    assert len(links.offline()) == 2_000 and links.counts()["stations_reported_offline"] == 2_000
+
+
 def test_the_map_greys_a_fresh_station_its_edge_reports_offline() -> None:
     station = Station(station_id="QN01", name="Hạ Long", lat=20.9, lon=107.0)
     latest = [LatestReading(station=station, time=NOW - timedelta(minutes=1), dose_rate_nsv_h=90)]

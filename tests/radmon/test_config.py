@@ -127,3 +127,10 @@ def test_the_environment_variable_at_fault_is_named(
     with pytest.raises(InputError) as caught:
         load_settings()
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("group", ["g/x", "g+", "#"])
+def test_a_shared_group_is_one_topic_level(monkeypatch: pytest.MonkeyPatch, group: str) -> None:
+    monkeypatch.setenv("RADMON_MQTT__SHARED_GROUP", group)
+    with pytest.raises(InputError, match="RADMON_MQTT__SHARED_GROUP"):
+        load_settings()
