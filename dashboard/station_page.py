@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from dashboard.access import PageReader
 from dashboard.api import MAX_SPAN
-from dashboard.geojson import OFFLINE_AFTER_INTERVALS, is_online
+from dashboard.geojson import OFFLINE_AFTER_INTERVALS, is_online, reported_offline
 from dashboard.web import page_context, render, root_path
 from radmon import times
 from radmon.config import Settings
@@ -51,6 +51,7 @@ STATION_STRINGS: dict[str, dict[str, str]] = {
         "minutes": "{n} phút",
         "latest": "Số liệu mới nhất",
         "online": "đang hoạt động",
+        "reported_offline": "mất kết nối (bộ thu thập báo)",
         "open_alarms": "Báo động đang mở",
         "no_open_alarms": "Không có báo động đang mở.",
         "since": "từ {time}",
@@ -106,6 +107,7 @@ STATION_STRINGS: dict[str, dict[str, str]] = {
         "minutes": "{n} min",
         "latest": "Latest reading",
         "online": "online",
+        "reported_offline": "offline (reported by its edge)",
         "open_alarms": "Open alarms",
         "no_open_alarms": "No open alarms.",
         "since": "since {time}",
@@ -212,6 +214,7 @@ def _page_config(request: Request, station: Station, context: dict[str, Any]) ->
         "interval_s": station.interval_s,
         "offline_after_s": OFFLINE_AFTER_INTERVALS * station.interval_s,
         "readings_url": f"{api}/stations/{station.station_id}/readings",
+        "stations_url": f"{api}/stations",  # the map's layer: online and reported_offline
         "alarms_url": f"{api}/alarms",
         "stats_url": f"{api}/stats",
         "alarm_page": f"{root_path(request)}/alarms/",
@@ -243,10 +246,12 @@ def station_page(station_id: str, request: Request, _user: PageReader) -> HTMLRe
     latest = _latest(store, station_id)
     reading = None
     if latest is not None and latest.time is not None and latest.dose_rate_nsv_h is not None:
+        reported = station_id in reported_offline(request.app.state.ingest)
         reading = {
             "value": _dose(latest.dose_rate_nsv_h, lang),
             "time": _local(latest.time, zone),
-            "online": is_online(latest, datetime.now(UTC)),
+            "online": is_online(latest, datetime.now(UTC)) and not reported,
+            "reported_offline": reported,  # by its edge: the map shows the same
         }
     open_alarms = [
         _alarm_view(alarm, lang, zone, words)

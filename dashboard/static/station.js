@@ -277,12 +277,22 @@
     var url = config.readings_url + "?" + query({
       resolution: "raw", start: new Date(start).toISOString(), end: new Date(end).toISOString(),
     });
-    return getJSON(url).then(function (series) {
+    // the map's layer says whether the station's edge reports it offline (a fresh reading
+    // and a dead probe or edge: the page said "online" while the map said offline)
+    return Promise.all([getJSON(url), getJSON(config.stations_url)]).then(function (got) {
+      var series = got[0];
       var stateEl = document.getElementById("latest-state");
       var last = series.points[series.points.length - 1];
+      var feature = got[1].features.filter(function (f) { return f.id === config.station_id; })[0];
+      var reported = Boolean(feature && feature.properties.reported_offline);
       if (last) {
         document.getElementById("latest-value").textContent = formatDose(last.mean_nsv_h);
         document.getElementById("latest-time").textContent = fmt.stamp.format(new Date(last.time));
+      }
+      if (reported) {
+        stateEl.textContent = t.reported_offline;
+        stateEl.className = "latest-state offline";
+      } else if (last) {
         stateEl.textContent = t.online;
         stateEl.className = "latest-state online";
       } else if (document.getElementById("latest-time").textContent) {

@@ -63,6 +63,26 @@ def test_station_page_shows_the_station_with_its_own_assets(
     assert config["strings"]["res_hour"] == "Hourly"
 
 
+def test_a_station_its_edge_reports_offline_is_offline_on_its_page_too(
+    seeded: Store, settings: Settings, now: datetime
+) -> None:
+    # the map said offline, the station's page "online": it judged the reading's age alone
+    from types import SimpleNamespace
+
+    from ingest.links import Links
+
+    links = Links(settings.mqtt.topic_prefix)
+    links.heard(f"{settings.mqtt.topic_prefix}/HN-001/status", b"offline", None, now)
+    ingest = SimpleNamespace(links=links)
+    with TestClient(create_app(seeded, settings, open_reads=True, ingest=ingest)) as client:  # type: ignore[arg-type]
+        html = client.get("/stations/HN-001?lang=en").text
+        layer = client.get("/api/v1/stations").json()
+    assert "offline (reported by its edge)" in html and "latest-state offline" in html
+    [feature] = [f for f in layer["features"] if f["id"] == "HN-001"]
+    assert feature["properties"]["reported_offline"] is True
+    assert config_of(html)["stations_url"] == "/api/v1/stations"
+
+
 def test_station_page_is_vietnamese_by_default(client: TestClient) -> None:
     html = client.get("/stations/HN-001").text
     assert "Thông tin trạm" in html and "Diễn biến suất liều" in html
