@@ -52,7 +52,7 @@ BATCH_BYTES = 8 * 1024 * 1024  # payloads of one batch, at most, whatever a read
 class IngestCounters:
     """What the ingest has done since it started (exposed for monitoring)."""
 
-    messages: int = 0
+    messages: int = 0  # dose messages (statuses are not counted)
     readings_stored: int = 0  # readings committed, including redelivered ones
     readings_new: int = 0
     rejected: int = 0
@@ -260,7 +260,7 @@ class MqttIngest:
         await until_done(store.keep_dead_letters, decoded.letters, stop=stop, what="dead letters")
         self._ack(batch)
         counters = self.counters
-        counters.messages += len(batch)
+        counters.messages += sum(not item.status for item in batch)  # dose messages
         counters.readings_stored += len(decoded.readings)
         counters.readings_new += new
         counters.rejected += len(decoded.letters)
