@@ -69,6 +69,15 @@ STATIONS = {
 }
 
 
+# Duty officer, then the head after 10 minutes, then the leader after 10 more.
+THREE_STEPS = [
+    {"contacts": ["Duty"]},
+    {"after": "10m", "contacts": ["Head"]},
+    {"after": "10m", "contacts": ["Leader"]},
+]
+OFFICE_HOURS = [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:30", "end": "17:00"}]
+
+
 class Harness:
     """Runs the planner tick after tick, keeping the log and tracks as the store would."""
 
@@ -163,11 +172,7 @@ def test_escalation_climbs_the_steps_repeats_and_stops_at_the_ack() -> None:
         escalations=[
             {
                 "name": "office",
-                "steps": [
-                    {"contacts": ["Duty"]},
-                    {"after": "10m", "contacts": ["Head"]},
-                    {"after": "10m", "contacts": ["Leader"]},
-                ],
+                "steps": THREE_STEPS,
                 "repeat_after": "30m",
             }
         ],
@@ -294,9 +299,7 @@ def test_active_times_hold_a_route_outside_office_hours() -> None:
         routes=[
             {
                 "contacts": ["Duty"],
-                "active_times": [
-                    {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:30", "end": "17:00"}
-                ],
+                "active_times": OFFICE_HOURS,
             }
         ],
         group_wait="0s",
@@ -315,19 +318,13 @@ def test_an_alarm_held_overnight_starts_its_escalation_at_the_first_step() -> No
         escalations=[
             {
                 "name": "office",
-                "steps": [
-                    {"contacts": ["Duty"]},
-                    {"after": "10m", "contacts": ["Head"]},
-                    {"after": "10m", "contacts": ["Leader"]},
-                ],
+                "steps": THREE_STEPS,
             }
         ],
         routes=[
             {
                 "escalation": "office",
-                "active_times": [
-                    {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:30", "end": "17:00"}
-                ],
+                "active_times": OFFICE_HOURS,
             }
         ],
         group_wait="0s",
@@ -351,20 +348,14 @@ def test_an_escalation_cut_by_the_window_s_end_resumes_next_morning() -> None:
         escalations=[
             {
                 "name": "office",
-                "steps": [
-                    {"contacts": ["Duty"]},
-                    {"after": "10m", "contacts": ["Head"]},
-                    {"after": "10m", "contacts": ["Leader"]},
-                ],
+                "steps": THREE_STEPS,
                 "repeat_after": "30m",
             }
         ],
         routes=[
             {
                 "escalation": "office",
-                "active_times": [
-                    {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:30", "end": "17:00"}
-                ],
+                "active_times": OFFICE_HOURS,
             }
         ],
         group_wait="0s",

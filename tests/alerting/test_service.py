@@ -101,6 +101,23 @@ async def run_until(service: AlertingService, done: Any, timeout: float = 10.0) 
         await asyncio.wait_for(task, 10)
 
 
+def paging_into_an_outage(
+    store: Store, gateway: GatewayDouble, attempts: int
+) -> tuple[AlertingService, Alarm]:
+    """A breach paged while the gateway answers 503: returns once the page was tried
+    *attempts* times (it waits for its next retry)."""
+    gateway.fail(503, times=1000)
+    alarm = breach(store)
+    service = AlertingService(store, configure(store.settings, channels=[http_channel(gateway)]))
+
+    def tried() -> bool:
+        rows = admin.notifications(store)
+        return bool(rows) and rows[0].attempts >= attempts
+
+    asyncio.run(run_until(service, tried))
+    return service, alarm
+
+
 def test_a_breach_is_sent_once_with_its_history(ready: Store, gateway: GatewayDouble) -> None:
     settings = configure(ready.settings, channels=[http_channel(gateway)])
     alarm = breach(ready)
@@ -162,16 +179,7 @@ def test_a_page_acknowledged_during_an_outage_is_withdrawn(
 ) -> None:
     # Pages queued while the gateway was down all went out once it came back, acknowledged
     # alarms' too: the officer's phone rang for what the board had already answered.
-    settings = configure(ready.settings, channels=[http_channel(gateway)])
-    gateway.fail(503, times=1000)
-    alarm = breach(ready)
-    service = AlertingService(ready, settings)
-
-    def retried() -> bool:
-        rows = admin.notifications(ready)
-        return bool(rows) and rows[0].attempts >= 2
-
-    asyncio.run(run_until(service, retried))
+    service, alarm = paging_into_an_outage(ready, gateway, attempts=2)
     ready.acknowledge_alarm(alarm.id, "duty officer", datetime.now(UTC))
     gateway.recover()
     asyncio.run(run_until(service, lambda: first_state(ready) == "withdrawn"))
@@ -233,16 +241,7 @@ def test_a_reply_to_a_page_awaiting_its_retry_acknowledges(
 ) -> None:
     # the gateway took the SMS and then answered 503: the page waits for its retry, and the
     # officer's "OK 1" was refused as "never sent to this phone"
-    settings = configure(ready.settings, channels=[http_channel(gateway)])
-    gateway.fail(503, times=1000)
-    alarm = breach(ready)
-    service = AlertingService(ready, settings)
-
-    def tried() -> bool:
-        rows = admin.notifications(ready)
-        return bool(rows) and rows[0].attempts >= 1
-
-    asyncio.run(run_until(service, tried))
+    service, alarm = paging_into_an_outage(ready, gateway, attempts=1)
     asyncio.run(service.on_reply("0901234567", f"OK {alarm.id}"))
     acked = ready.alarm(alarm.id)
     assert acked is not None and acked.state is AlarmState.ACTIVE_ACK

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -181,41 +183,51 @@ def _get(url: str) -> dict:
         return json.load(response)
 
 
-def test_demo_serves_a_live_province_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RADMON_")}
+@contextmanager
+def demo_process(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, **popen: Any
+) -> Iterator[subprocess.Popen[str]]:
+    """``radmon demo ARGS`` in a process group of its own, as in a terminal; killed at the end
+    if the test left it running."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RADMON_")}
     process = subprocess.Popen(
-        [
-            *RADMON,
-            "demo",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "demo"),
-            "--speed",
-            "30",
-            "--stations",
-            "24",
-        ],
+        [*RADMON, "demo", "--data-dir", str(tmp_path / "demo"), *args],
         cwd=tmp_path,
-        env=env,
+        env={**clean, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,  # a process group of its own, as in a terminal
+        start_new_session=True,
+        **popen,
     )
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _get(f"{base}/healthz") == {"status": "ok"}:
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None, process.stdout.read()
-            assert time.monotonic() < deadline, "demo did not come up"
-            time.sleep(0.3)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def wait_healthy(process: subprocess.Popen[str], base: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if _get(f"{base}/healthz") == {"status": "ok"}:
+                return
+        except OSError:
+            pass
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert time.monotonic() < deadline, f"demo did not come up on {base}"
+        time.sleep(0.3)
+
+
+def test_demo_serves_a_live_province_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with demo_process(
+        tmp_path, "--port", str(port), "--speed", "30", "--stations", "24"
+    ) as process:
+        wait_healthy(process, base)
         first = _get(f"{base}/api/v1/stations")["features"]
         assert len(first) == 24
         assert all(f["properties"]["dose_rate_nsv_h"] is not None for f in first)
@@ -242,45 +254,18 @@ def test_demo_serves_a_live_province_and_stops_cleanly_on_ctrl_c(tmp_path: Path)
         while _group(process.pid):
             assert time.monotonic() < deadline, f"left running: {_group(process.pid)}"
             time.sleep(0.1)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert (tmp_path / "demo" / "radmon.db").exists()
 
 
 def test_demo_takes_its_port_from_the_configuration_unless_a_flag_says(tmp_path: Path) -> None:
     # --port's default overrode web.port: RADMON_WEB__PORT was ignored and 8080 bound
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RADMON_")}
-    env["RADMON_WEB__PORT"] = str(port)
-    process = subprocess.Popen(
-        [*RADMON, "demo", "--data-dir", str(tmp_path / "demo"), "--stations", "3"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _get(f"http://127.0.0.1:{port}/healthz") == {"status": "ok"}:
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "demo did not come up on web.port"
-            time.sleep(0.3)
+    env = {"RADMON_WEB__PORT": str(port)}
+    with demo_process(tmp_path, "--stations", "3", env=env) as process:
+        wait_healthy(process, f"http://127.0.0.1:{port}")
         assert len(_get(f"http://127.0.0.1:{port}/api/v1/stations")["features"]) == 3
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(15) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     refused = run("demo", "--port", "99999", cwd=tmp_path)
     assert refused.returncode == 2 and "--port" in refused.stderr
 
@@ -288,18 +273,8 @@ def test_demo_takes_its_port_from_the_configuration_unless_a_flag_says(tmp_path:
 def test_ctrl_c_during_the_start_up_of_a_background_demo_stops_it(tmp_path: Path) -> None:
     # A shell starts a background job with SIGINT ignored: the demo ignored a Ctrl-C in its
     # start-up (the detectors' warm-up) and then served until the next one.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RADMON_")}
-    process = subprocess.Popen(
-        [*RADMON, "demo", "--port", str(free_port()), "--data-dir", str(tmp_path / "demo")],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )
-    try:
+    ignoring = {"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)}
+    with demo_process(tmp_path, "--port", str(free_port()), **ignoring) as process:
         assert process.stdout is not None
         seen = []
         for line in process.stdout:  # the banner comes before the node's start-up
@@ -312,10 +287,6 @@ def test_ctrl_c_during_the_start_up_of_a_background_demo_stops_it(tmp_path: Path
         output, _ = process.communicate(timeout=20)
         assert "Uvicorn running" not in output, output
         assert "Traceback" not in output, output
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def _group(pgid: int) -> list[int]:
