@@ -78,6 +78,16 @@ THREE_STEPS = [
 OFFICE_HOURS = [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:30", "end": "17:00"}]
 
 
+def office_hours_escalation(**policy: str) -> Settings:
+    """THREE_STEPS on a route open in OFFICE_HOURS only."""
+    return settings(
+        escalations=[{"name": "office", "steps": THREE_STEPS, **policy}],
+        routes=[{"escalation": "office", "active_times": OFFICE_HOURS}],
+        group_wait="0s",
+        group_interval="1m",
+    )
+
+
 class Harness:
     """Runs the planner tick after tick, keeping the log and tracks as the store would."""
 
@@ -314,23 +324,7 @@ def test_active_times_hold_a_route_outside_office_hours() -> None:
 def test_an_alarm_held_overnight_starts_its_escalation_at_the_first_step() -> None:
     # Monday 08:00 paged Duty, Head and Leader at once for Saturday's alarm: its escalation
     # had been counting while the route was closed.
-    cfg = settings(
-        escalations=[
-            {
-                "name": "office",
-                "steps": THREE_STEPS,
-            }
-        ],
-        routes=[
-            {
-                "escalation": "office",
-                "active_times": OFFICE_HOURS,
-            }
-        ],
-        group_wait="0s",
-        group_interval="1m",
-    )
-    h = Harness(cfg)
+    h = Harness(office_hours_escalation())
     opens = T0 + timedelta(days=1, hours=21, minutes=29)  # Monday 07:29 local: one tick
     h.run(lambda now: [alarm(1)], until=opens - T0, every=30 * MIN)  # before the opening
     assert h.sent == []
@@ -344,24 +338,7 @@ def test_an_alarm_held_overnight_starts_its_escalation_at_the_first_step() -> No
 def test_an_escalation_cut_by_the_window_s_end_resumes_next_morning() -> None:
     # Friday's alarm had paged Duty and Head when the office closed; on Monday at opening
     # Duty, Head and Leader were all paged at once, and Leader again five minutes later.
-    cfg = settings(
-        escalations=[
-            {
-                "name": "office",
-                "steps": THREE_STEPS,
-                "repeat_after": "30m",
-            }
-        ],
-        routes=[
-            {
-                "escalation": "office",
-                "active_times": OFFICE_HOURS,
-            }
-        ],
-        group_wait="0s",
-        group_interval="1m",
-    )
-    h = Harness(cfg)
+    h = Harness(office_hours_escalation(repeat_after="30m"))
     friday = T0 - timedelta(hours=17, minutes=15)  # Friday 16:45 local
     monday = T0 + timedelta(days=1, hours=21, minutes=30)  # Monday 07:30 local
     now = friday
