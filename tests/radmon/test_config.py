@@ -134,3 +134,14 @@ def test_a_shared_group_is_one_topic_level(monkeypatch: pytest.MonkeyPatch, grou
     monkeypatch.setenv("RADMON_MQTT__SHARED_GROUP", group)
     with pytest.raises(InputError, match="RADMON_MQTT__SHARED_GROUP"):
         load_settings()
+
+
+def test_a_key_given_twice_in_the_file_is_refused(tmp_path: Path) -> None:
+    # YAML keeps the last: a second database section silently replaced the first
+    path = tmp_path / "radmon.yaml"
+    path.write_text("database:\n  url: sqlite:///a.db\nweb:\n  port: 8081\ndatabase:\n  url: x\n")
+    with pytest.raises(InputError, match="key 'database' is given twice"):
+        load_settings(path)
+    path.write_text("web:\n  port: 8081\n  port: 8082\n")
+    with pytest.raises(InputError, match="key 'port' is given twice"):
+        load_settings(path)
