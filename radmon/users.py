@@ -132,6 +132,11 @@ def add_user(store: Store, name: str, role: Role | str, password: str) -> User:
     created_at = datetime.now(UTC)
     try:
         with store.transaction() as conn:
+            # "Alice" beside "alice": two accounts an audit log or a colleague cannot tell apart
+            if (taken := sql.name_taken_as(conn, name)) is not None and taken != name:
+                raise InputError(
+                    f"name {name!r}: the user {taken!r} exists; names differ by more than case"
+                )
             sql.insert(conn, name, checked_role.value, password_hash, created_at)
     except IntegrityError:
         raise InputError(f"name {name!r}: a user with this name already exists") from None

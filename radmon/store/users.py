@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, select, update
+from sqlalchemy import Connection, RowMapping, func, select, update
 
 from radmon.store.schema import users
 
@@ -31,6 +31,12 @@ def insert(
 def fetch(conn: Connection, name: str) -> RowMapping | None:
     """Every column of one user, password hash included, or None."""
     return conn.execute(select(users).where(users.c.name == name)).mappings().first()
+
+
+def name_taken_as(conn: Connection, name: str) -> str | None:
+    """The existing user name equal to *name* but for case, or None."""
+    found = conn.execute(select(users.c.name).where(func.lower(users.c.name) == name.lower()))
+    return found.scalars().first()
 
 
 def fetch_all(conn: Connection) -> list[RowMapping]:

@@ -88,6 +88,9 @@ def test_a_taken_name_is_refused_and_the_first_user_kept(store: Store) -> None:
         add_user(store, "minh", "viewer", "another password")
     assert get_user(store, "minh").role is Role.ADMIN
     assert authenticate(store, "minh", PASSWORD) is not None
+    with pytest.raises(InputError, match=r"^name 'Minh': the user 'minh' exists"):
+        add_user(store, "Minh", "viewer", "another password")  # one person to a reader
+    assert [u.name for u in list_users(store)] == ["minh"]
 
 
 @pytest.mark.parametrize(
