@@ -41,6 +41,8 @@ def tokens_revoke(
 ) -> None:
     """Revoke every token of a station."""
     with exit_2_on_bad_input(), ready_store(config) as store:
+        if store.station(station_id) is None:  # a typo revoked nothing and said "0 revoked"
+            raise InputError(f"station {station_id!r}: no such station")
         count = store.revoke_station_tokens(station_id)
         audit.record(store, audit.cli_actor(), "tokens revoke", target=station_id, source="cli")
     typer.echo(f"{count} token(s) of {station_id} revoked")

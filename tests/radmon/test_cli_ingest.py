@@ -97,6 +97,8 @@ def test_tokens_are_issued_only_for_known_stations(tmp_path: Path) -> None:
     assert run("tokens", "add", "XX1", cwd=tmp_path, env=env).returncode == 2
     revoked = run("tokens", "revoke", "QN001", cwd=tmp_path, env=env)
     assert "1 token(s) of QN001 revoked" in revoked.stdout
+    typo = run("tokens", "revoke", "QN0001", cwd=tmp_path, env=env)  # said "0 revoked", exit 0
+    assert typo.returncode == 2 and "no such station" in typo.stderr
 
 
 def test_a_refused_export_leaves_the_output_file_as_it_was(tmp_path: Path) -> None:
