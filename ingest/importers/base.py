@@ -38,15 +38,20 @@ def field_error(name: str, message: str) -> str:
     return f"field {name}: {message}"
 
 
-def validation_detail(exc: ValidationError, shown: Mapping[str, str] | None = None) -> str:
+def validation_detail(
+    exc: ValidationError,
+    shown: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> str:
     """The first pydantic error as ``field NAME: message (got 'value')``.
 
     *shown* maps model fields to the text the file had, so the person sees their input rather
-    than the converted value (``dose_rate_nsv_h`` shows the CPM a bGeigie line carried).
+    than the converted value (``dose_rate_nsv_h`` shows the CPM a bGeigie line carried), and
+    *names* to the file's own name of the field (EURDEP's ``VALUE``).
     """
     name, message, got = first_problem(exc, "record")
     got = (shown or {}).get(name, got)
-    return field_error(name, f"{message} (got {got!r})")
+    return field_error((names or {}).get(name, name), f"{message} (got {got!r})")
 
 
 @dataclass

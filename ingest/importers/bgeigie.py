@@ -215,7 +215,8 @@ def _reading(text: str, option: float | None, ctx: ImportContext) -> Reading:
             **position,
         )
     except ValidationError as exc:
-        raise Refused(validation_detail(exc, {"dose_rate_nsv_h": f"{cpm} CPM"}), sid) from exc
+        shown, names = {"dose_rate_nsv_h": f"{cpm} CPM"}, {"dose_rate_nsv_h": "CPM"}
+        raise Refused(validation_detail(exc, shown, names), sid) from exc
 
 
 def _count(text: str, name: str, sid: str) -> int:

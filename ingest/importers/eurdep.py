@@ -67,6 +67,8 @@ _NOT_PLAUSIBLE = {"2", "NOT PLAUSIBLE", "VALIDATED - NOT PLAUSIBLE", "INVALID"}
 _PLAUSIBLE = {"", "0", "1", "NOT VALIDATED", "VALIDATED", "VALIDATED - PLAUSIBLE", "PLAUSIBLE"}
 _COORDINATE = re.compile(r"([NSEW])?\s*([+-]?\d{1,3}(?:\.\d*)?)\s*([NSEW])?", re.IGNORECASE)
 _READ_BLOCKS = {"LOCALITY", "RADIOLOGICAL"}
+# a refused reading's field as the file names it
+_FIELD_NAMES = {"dose_rate_nsv_h": "VALUE", "uncertainty_nsv_h": "UNCERTAINTY", "time": "END"}
 
 
 @dataclass
@@ -325,7 +327,8 @@ def _radiological(record: dict[str, str], ctx: ImportContext) -> Reading | None:
             interval_s=interval,
         )
     except ValidationError as exc:
-        raise Refused(validation_detail(exc, {"dose_rate_nsv_h": f"{value} {unit}"}), code) from exc
+        shown = {"dose_rate_nsv_h": f"{value} {unit}"}
+        raise Refused(validation_detail(exc, shown, _FIELD_NAMES), code) from exc
 
 
 def _time(text: str, name: str, zone: str | None, code: str) -> datetime:

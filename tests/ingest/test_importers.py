@@ -556,6 +556,17 @@ def test_eurdep_a_lost_semicolon_or_stray_quote_spoils_one_record() -> None:
     assert readings_of(items) == [] and "VALIDATED" in letter.reason
 
 
+def test_eurdep_names_its_own_field_in_a_refusal() -> None:
+    # "field dose_rate_nsv_h" named radmon's field, not the file's VALUE
+    text = (
+        "\\BEGIN_RADIOLOGICAL;\n\\FIELD_LIST LOCALITY_CODE,END,VALUE,UNIT,NUCLIDE;\n"
+        "\\XX0001,2026-11-21T00:00Z,-0.01,USV/H,T-GAMMA;\n"
+    )
+    items, _ = parse("eurdep", text, [PLAIN.model_copy(update={"station_id": "XX0001"})])
+    (letter,) = letters(items)
+    assert "field VALUE" in letter.reason and "-0.01 USV/H" in letter.reason
+
+
 def test_eurdep_statement_split_over_lines_and_two_on_one_line() -> None:
     text = (
         "\\BEGIN_EURDEP;\\BEGIN_RADIOLOGICAL;\n"
