@@ -124,15 +124,21 @@ def deadletter_list(
         str | None, typer.Option("--source", help="mqtt, http, import:csv, …")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")] = 50,
-    since: Annotated[str | None, typer.Option("--since", help="ISO 8601 time with a zone.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="ISO 8601; without a zone: local time of site.timezone."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Show refused input: when, where from, why, and the raw payload."""
     from radmon.times import parse_time
 
-    start = parse_time(since) if since else None
     with ready_store(config) as store:
+        try:  # as `radmon silences add --until`: an operator's own clock, not a station's
+            start = parse_time(since, store.settings.site.timezone) if since else None
+        except InputError as exc:
+            raise InputError(f"--since: {exc}") from exc
         letters = store.dead_letters(limit=limit, source=source, since=start)
         counts = store.dead_letter_counts()
     for letter in letters:
