@@ -1,4 +1,5 @@
-"""The detection CSV (CONTRACTS): ``time,station_id,dose_rate_nsv_h[,precip_mm_h]``.
+"""The detection CSV (CONTRACTS): ``time,station_id,dose_rate_nsv_h[,precip_mm_h]``, and
+optionally a mobile station's ``lat,lon,altitude_m`` (as ``radmon export csv`` writes them).
 
 The header is required (it says which column is which); extra columns are ignored and rows may
 come in any order. Values are already in nSv/h. A time without a zone is accepted only for a
@@ -27,7 +28,7 @@ from radmon.errors import InputError
 from radmon.models import Reading
 
 REQUIRED = ("time", "station_id", "dose_rate_nsv_h")
-OPTIONAL = ("precip_mm_h",)
+OPTIONAL = ("precip_mm_h", "lat", "lon", "altitude_m")  # a mobile station's position
 
 
 class _Tap:
@@ -139,11 +140,9 @@ def _row(row: list[str], columns: dict[str, int], line: int, raw: str, ctx: Impo
             raise Refused(field_error("time", str(exc)), station_id) from exc
         ctx.not_ahead(moment, "time", station_id)
         dose = _number(cell("dose_rate_nsv_h"), "dose_rate_nsv_h", required=True)
-        precip = _number(cell("precip_mm_h"), "precip_mm_h", required=False)
+        extra = {name: _number(cell(name), name, required=False) for name in OPTIONAL}
         try:
-            return Reading(
-                station_id=station_id, time=moment, dose_rate_nsv_h=dose, precip_mm_h=precip
-            )
+            return Reading(station_id=station_id, time=moment, dose_rate_nsv_h=dose, **extra)
         except ValidationError as exc:
             raise Refused(validation_detail(exc), station_id) from exc
     except Refused as refused:

@@ -87,11 +87,19 @@ def test_csv_export_is_the_detection_format(filled: Store) -> None:
     text, report = export(filled, "csv", stations=["QN002", "QN001"])
 
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == ["time", "station_id", "dose_rate_nsv_h", "precip_mm_h"]
+    assert rows[0] == [
+        "time",
+        "station_id",
+        "dose_rate_nsv_h",
+        "precip_mm_h",
+        "lat",
+        "lon",
+        "altitude_m",
+    ]
     assert (report.readings, report.stations) == (12, 2)
     assert [r[1] for r in rows[1:]] == ["QN002"] * 6 + ["QN001"] * 6  # station by station
-    assert rows[1] == ["2026-11-20T16:55:00Z", "QN002", "360.0", "0.0"]
-    assert rows[2] == ["2026-11-20T17:05:00Z", "QN002", repr(360 + 1 / 3), ""]
+    assert rows[1] == ["2026-11-20T16:55:00Z", "QN002", "360.0", "0.0", "", "", ""]
+    assert rows[2] == ["2026-11-20T17:05:00Z", "QN002", repr(360 + 1 / 3), "", "", "", ""]
     assert all(r[0].endswith("Z") for r in rows[1:])
 
 
@@ -125,8 +133,8 @@ def test_csv_round_trip_gives_the_same_readings(filled: Store, tmp_path: Path) -
 
     back = list(KINDS["csv"].parse(io.StringIO(text, newline=""), ctx))
 
-    def key(r: Reading) -> tuple:
-        return (r.station_id, r.time, r.dose_rate_nsv_h, r.precip_mm_h)
+    def key(r: Reading) -> tuple:  # a survey car's positions survive the round trip too
+        return (r.station_id, r.time, r.dose_rate_nsv_h, r.precip_mm_h, r.lat, r.lon, r.altitude_m)
 
     assert sorted(map(key, back)) == sorted(map(key, readings()))
     path = tmp_path / "export.csv"
