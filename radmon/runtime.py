@@ -50,6 +50,17 @@ def heed_stop_signals() -> None:
         signal.signal(signum, lambda *_: _stop_requested.set())
 
 
+def _on_stop_signals(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> bool:
+    """Call *callback* on SIGINT/SIGTERM; False where signals cannot be had (a node run in a
+    thread other than the main one, as an embedding program might)."""
+    try:
+        for signum in _STOP_SIGNALS:
+            loop.add_signal_handler(signum, callback)
+    except (ValueError, RuntimeError):
+        return False
+    return True
+
+
 def is_loopback(host: str) -> bool:
     """Whether *host* only accepts connections from this machine."""
     if host == "localhost":
@@ -167,8 +178,7 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
     # ends after the stage it is in (heed_stop_signals).
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in _STOP_SIGNALS:
-        loop.add_signal_handler(signum, stopping.set)
+    handled = _on_stop_signals(loop, stopping.set)
     if _stop_requested.is_set():
         stopping.set()
     if settings.alerting.enabled and settings.alerting.routes:
@@ -262,8 +272,9 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
     # surface as a KeyboardInterrupt traceback. With these handlers the re-raise returns, the
     # tasks finish what they hold, and Ctrl-C or the service manager's stop exits 0.
     for signum in _STOP_SIGNALS:
-        loop.remove_signal_handler(signum)
-        signal.signal(signum, lambda *_: None)
+        if handled:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, lambda *_: None)
     try:
         if not stopping.is_set():  # a signal during the last stages of the start-up
             await server.serve()  # returns after SIGINT/SIGTERM (uvicorn installs the handlers)
