@@ -242,7 +242,8 @@ def test_dead_tiles_switch_to_the_province_outline(page, site: LiveSite) -> None
     page, _ = page
     page.wait_for_function("() => window.radmonMap.base === 'outline'", timeout=10_000)
     assert page.evaluate("() => window.radmonMap.fallback") is True
-    assert page.locator("path.province-outline").count() >= 1
+    # the outline's shape comes by its own request: it may be drawn a moment after the switch
+    page.wait_for_function("() => document.querySelectorAll('path.province-outline').length > 0")
     assert VI["tiles_fallback"] in page.inner_text("#status")
     assert "geoBoundaries" in page.inner_text(".leaflet-control-attribution")
     outline = page.request.get(f"{site.url}/map/outline.geojson")
