@@ -178,15 +178,11 @@ def mark_failed(conn: Connection, nid: int, error: str) -> bool:
     return bool(conn.execute(stmt).rowcount)
 
 
-def listing(
-    conn: Connection, state: str | None = None, limit: int = 100, address: str | None = None
-) -> list[Notification]:
+def listing(conn: Connection, state: str | None = None, limit: int = 100) -> list[Notification]:
     """Notifications, newest first."""
     query = select(notifications).order_by(notifications.c.id.desc()).limit(limit)
     if state is not None:
         query = query.where(notifications.c.state == state)
-    if address is not None:
-        query = query.where(notifications.c.address == address)
     return [Notification.of(r) for r in conn.execute(query).mappings()]
 
 

@@ -297,14 +297,22 @@ def _checked(
             f"{station.station_id!r}"
         )
     reading = to_reading(wire, station, factor)
-    ahead = (reading.time - ctx.received_at).total_seconds()
-    if ahead > ctx.limits.max_future_skew_s:
-        raise InputError(
-            f"time {reading.time.isoformat()} is {ahead:.1f} s ahead of the server clock "
-            f"(limit {ctx.limits.max_future_skew_s:.0f} s, ingest.max_future_skew_s): "
-            "check the probe's clock and its time zone"
-        )
+    if problem := too_far_ahead(reading.time, ctx.received_at, ctx.limits.max_future_skew_s):
+        raise InputError(f"time {problem}")
     return reading
+
+
+def too_far_ahead(moment: datetime, now: datetime, skew_s: float) -> str | None:
+    """Why *moment* cannot be a reading at *now* (ahead of the clock by more than *skew_s*),
+    or None; MQTT, HTTP and the file importers refuse it in these words."""
+    ahead = (moment - now).total_seconds()
+    if ahead <= skew_s:
+        return None
+    return (
+        f"{moment.isoformat()} is {ahead:.1f} s ahead of the server clock "
+        f"(limit {skew_s:.0f} s, ingest.max_future_skew_s): check the clock that stamped it "
+        "and its time zone"
+    )
 
 
 def _letter(

@@ -24,6 +24,9 @@ OPTIONAL = (
 COLUMNS = REQUIRED + OPTIONAL  # the order files are written in
 
 
+_EXTRA = "\x00extra"  # no header names this
+
+
 def read_stations_csv(path: Path) -> list[Station]:
     """Parse *path*; the first bad row raises InputError naming file, line and field."""
     try:
@@ -38,7 +41,7 @@ def read_stations_csv(path: Path) -> list[Station]:
 
 
 def _stations(path: Path, handle: TextIO) -> list[Station]:
-    reader = csv.DictReader(handle)
+    reader = csv.DictReader(handle, restkey=_EXTRA)  # cells beyond the header
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
@@ -46,11 +49,10 @@ def _stations(path: Path, handle: TextIO) -> list[Station]:
     found: dict[str, Station] = {}
     for row in reader:
         line = reader.line_num
-        extra = [cell for cell in row.get(None) or [] if cell.strip()]  # type: ignore[call-overload]
-        if extra:  # cells beyond the header: a shifted row ("21,5" for 21.5) must not pass
+        extra = row.pop(_EXTRA, [])
+        if any(cell.strip() for cell in extra):  # a shifted row ("21,5" for 21.5) must not pass
             raise InputError(
-                f"{path}:{line}: {len(header) + len(row[None])} fields; the header names "  # type: ignore[index]
-                f"{len(header)}"
+                f"{path}:{line}: {len(header) + len(extra)} fields; the header names {len(header)}"
             )
         values = {
             k.strip(): v.strip()

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ingest.payloads import too_far_ahead
 from radmon.errors import first_problem
 from radmon.models import STATION_ID_PATTERN, DeadLetter, Reading, Station
 
@@ -70,17 +71,8 @@ class ImportContext:
     def not_ahead(self, moment: datetime, name: str, station_id: str | None) -> datetime:
         """*moment*, refused if it is further ahead of the clock than MQTT and HTTP allow (a
         logger whose clock was reset wrote readings that would stay "latest" for years)."""
-        ahead = (moment - self.received_at).total_seconds()
-        if ahead > self.max_future_skew_s:
-            raise Refused(
-                field_error(
-                    name,
-                    f"{moment.isoformat()} is {ahead:.0f} s ahead of this computer's clock "
-                    f"(limit {self.max_future_skew_s:.0f} s, ingest.max_future_skew_s): check "
-                    "the logger's clock and its time zone",
-                ),
-                station_id,
-            )
+        if problem := too_far_ahead(moment, self.received_at, self.max_future_skew_s):
+            raise Refused(field_error(name, problem), station_id)
         return moment
 
     @property

@@ -214,7 +214,7 @@ def test_a_reading_from_the_future_is_refused_by_every_importer(kind: str, line:
     station = PLAIN if kind != "bgeigie" else None
     items, _ = parse(kind, header + line + "\n", [station] if station else [])
     (letter,) = letters(items)
-    assert readings_of(items) == [] and "ahead of this computer's clock" in letter.reason
+    assert readings_of(items) == [] and "ahead of the server clock" in letter.reason
 
 
 def test_csv_a_row_with_more_fields_than_the_header_is_refused() -> None:
