@@ -214,6 +214,10 @@ class Washout:
         gauged = np.isfinite(t.gauge_at)
         return (t.rain_h < AFTER_RAIN_H) | (~gauged & ~t.covered & (t.area_rain_h < AFTER_RAIN_H))
 
+    def area_dry_h(self, idx: np.ndarray) -> np.ndarray:
+        """Hours since a gauge in each station's area last saw rain (as :meth:`advance` left it)."""
+        return self.table.area_rain_h[idx]
+
     def neighbours_among(self, rows: np.ndarray, chosen: np.ndarray) -> np.ndarray:
         """For stations *rows*: how many of their neighbours are *chosen* (a mask of all)."""
         return (self.linked()[rows] & chosen).sum(axis=1)

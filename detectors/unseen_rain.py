@@ -6,13 +6,16 @@ one reading partly lifted, then one level that stays. Washout builds up while th
 (over several readings in widespread rain) and, once it stops, decays with the half-life of the
 radon progeny (30–45 min, DOMAIN.md). So a statistical step or regional rise at a station
 without a gauge opens an alarm only when the readings from just before the rise are a step and
-no decay from an early stop of the rain explains the held readings nearly as well. A rise that
-is no step by the end of the window waits: it goes (its excess back at the background for
-``BACK`` readings, even while the CUSUM, slow to fall with the wide spread of unseen rain, stays
-up), or after ``SUSTAINED_H`` it opens an alarm whatever its shape, since no unseen shower lasts
-that long. The cost is delay at those stations, about three readings for a clear step, and the
-guard is only as good as the shape: a burst of heavy first rain that lifts one reading by more
-than ``UNSEEN_TRANSIENT_RELATIVE`` still counts as a passing source.
+no decay from an early stop of the rain explains the held readings nearly as well. Once no gauge
+in the area has seen rain since before those readings, a level that was already up when the hold
+began counts as a step too: a source set down while a shower nearby widened the spread (so the
+CUSUM fired hours late) would otherwise find no background reading left to show its onset. A
+rise that is no step by the end of the window waits: it goes (its excess back at the background
+for ``BACK`` readings, even while the CUSUM, slow to fall with the wide spread of unseen rain,
+stays up), or after ``SUSTAINED_H`` it opens an alarm whatever its shape, since no unseen shower
+lasts that long. The cost is delay at those stations, about three readings for a clear step, and
+the guard is only as good as the shape: a burst of heavy first rain that lifts one reading by
+more than ``UNSEEN_TRANSIENT_RELATIVE`` still counts as a passing source.
 """
 
 from __future__ import annotations
@@ -70,10 +73,12 @@ class UnseenRain:
         excess: np.ndarray,
         var: np.ndarray,
         interval_s: np.ndarray,
+        dry_h: np.ndarray,
     ) -> np.ndarray:
         """Which of the *firing* stations *idx* (no gauge, no alarm open) have a rise that is not
         washout; every other station's hold ends. *excess* and *var* are relative to the
-        background, *var* without the rain model's uncertainty."""
+        background, *var* without the rain model's uncertainty; *dry_h*: hours since a gauge in
+        the station's area saw rain."""
         t = self.table
         if np.count_nonzero(firing):
             # a held rise back at the background has gone, though the CUSUM may stay up for
@@ -106,8 +111,12 @@ class UnseenRain:
             confirmed = np.zeros(len(rows), dtype=bool)
             if np.count_nonzero(ready):
                 sel = rows[ready]
-                decay = np.exp(-DECAY_PER_H * interval_s[firing][ready] / 3600.0)
-                confirmed[ready] = _not_washout(t.excess[sel], t.var[sel], n[ready], decay)
+                step_s = interval_s[firing][ready]
+                decay = np.exp(-DECAY_PER_H * step_s / 3600.0)
+                # the area dry since before the readings judged: no washout began among them,
+                # so a level that was already up when the hold began is a step too
+                settled = dry_h[firing][ready] * 3600.0 >= (BEFORE + n[ready]) * step_s
+                confirmed[ready] = _not_washout(t.excess[sel], t.var[sel], n[ready], decay, settled)
             confirmed |= t.held_h[rows] >= SUSTAINED_H
             t.n[rows[confirmed]] = 0
             out[np.flatnonzero(firing)[confirmed]] = True
@@ -123,10 +132,13 @@ def _shifted(rows: np.ndarray, latest: np.ndarray) -> np.ndarray:
     return rows
 
 
-def _not_washout(r: np.ndarray, v: np.ndarray, n: np.ndarray, decay: np.ndarray) -> np.ndarray:
+def _not_washout(
+    r: np.ndarray, v: np.ndarray, n: np.ndarray, decay: np.ndarray, settled: np.ndarray
+) -> np.ndarray:
     """Rows whose excess is a step (background, perhaps one partial reading, then one level)
     over the readings before and during the hold, and whose held readings no washout decay
-    from an early stop explains nearly as well."""
+    from an early stop explains nearly as well. A *settled* row's step may have begun before
+    the first of those readings."""
     k = np.arange(r.shape[1])
     end = BEFORE + n
     used = (k[None, :] < end[:, None]) & np.isfinite(r)
@@ -134,7 +146,9 @@ def _not_washout(r: np.ndarray, v: np.ndarray, n: np.ndarray, decay: np.ndarray)
     r = np.where(used, r, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         best = np.full(len(r), np.inf)
-        for onset in range(2, BEFORE + 1):  # at least one background reading first
+        for onset in range(0, BEFORE + 1):  # else at least one background reading first
+            if onset < 2 and not np.count_nonzero(settled):
+                continue
             on = used & (k[None, :] >= onset)
             off = used & (k[None, :] < onset - 1)  # the reading before the onset may be partial
             won = np.where(on, w, 0.0)
@@ -143,7 +157,8 @@ def _not_washout(r: np.ndarray, v: np.ndarray, n: np.ndarray, decay: np.ndarray)
                 np.where(off, w, 0.0) * r**2
             ).sum(axis=1)
             dof = np.maximum(on.sum(axis=1) + off.sum(axis=1) - 1, 1)
-            best = np.fmin(best, np.where(level >= LEVEL_MIN, sse / dof, np.inf))
+            allowed = (level >= LEVEL_MIN) & (settled if onset < 2 else True)
+            best = np.fmin(best, np.where(allowed, sse / dof, np.inf))
         step = best <= FLAT_CHI2
         # washout: rain until a stop at p (early in the hold), then a decay from it
         held = used & (k[None, :] >= BEFORE)

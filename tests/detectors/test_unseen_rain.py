@@ -111,19 +111,24 @@ def test_a_rise_that_is_no_step_still_alarms_once_it_outlasts_any_shower() -> No
 # -- UnseenRain.judge on its own -----------------------------------------------------------------
 
 
-def judged(excess: np.ndarray, var: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+def judged(
+    excess: np.ndarray, var: float = 1e-4, before: float = 0.0, dry_h: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Drive one UnseenRain with *excess* (readings × stations, relative) after BEFORE readings
-    at the background, firing all along; returns what it confirmed and its held counts."""
+    at *before*, firing all along, its area dry for *dry_h* hours; returns what it confirmed
+    and its held counts."""
     unseen = UnseenRain()
     stations = excess.shape[1]
     unseen.grow(stations)
     idx = np.arange(stations)
     variance, interval = np.full(stations, var), np.full(stations, float(INTERVAL))
+    dry = np.full(stations, dry_h)
     for _ in range(BEFORE):
-        unseen.judge(idx, np.zeros(stations, bool), np.zeros(stations), variance, interval)
+        quiet = np.full(stations, before)
+        unseen.judge(idx, np.zeros(stations, bool), quiet, variance, interval, dry)
     confirmed, held = [], []
     for row in excess:
-        confirmed.append(unseen.judge(idx, np.ones(stations, bool), row, variance, interval))
+        confirmed.append(unseen.judge(idx, np.ones(stations, bool), row, variance, interval, dry))
         held.append(unseen.table.n[idx].copy())
     return np.array(confirmed), np.array(held)
 
@@ -143,6 +148,19 @@ def test_a_held_rise_back_at_the_background_ends_its_hold_though_the_cusum_stays
     assert held[WINDOW - 1, 1] == WINDOW  # the rise at +0.2 stays held...
     [opened] = np.flatnonzero(confirmed[:, 1])
     assert SUSTAINED_H <= opened * INTERVAL / 3600.0 <= SUSTAINED_H + 0.5  # ...and opens
+
+
+def test_a_level_up_before_the_hold_is_a_step_once_the_area_has_been_dry_throughout() -> None:
+    """A step that began while a shower nearby widened the spread (so the CUSUM fired only
+    later, with no background reading left before the hold) is confirmed after MIN_READINGS
+    once no gauge in the area has seen rain since before the readings judged; while the area
+    may still have rained on it, it waits as before."""
+    excess = np.full((BACK, 1), 0.2)
+    settled_h = (BEFORE + MIN_READINGS) * INTERVAL / 3600.0
+    confirmed, _ = judged(excess, before=0.2, dry_h=settled_h)
+    assert np.flatnonzero(confirmed[:, 0]).tolist() == [MIN_READINGS - 1]
+    confirmed, _ = judged(excess, before=0.2, dry_h=settled_h - 0.5)
+    assert not confirmed.any()
 
 
 def test_a_step_below_level_min_is_no_step() -> None:
