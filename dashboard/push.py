@@ -86,14 +86,14 @@ async def push_readings(
     ctx = Context("http", client, datetime.now(UTC), limits)
     stations: StationDirectory = request.app.state.stations
     decoded = await asyncio.to_thread(decode_message, raw, station_id, stations, ctx)
-    new = await asyncio.to_thread(store.write_readings, decoded.readings)
-    await hand_over(request.app.state.on_stored, decoded.readings)
+    added = await asyncio.to_thread(store.add_readings, decoded.readings)
+    await hand_over(request.app.state.on_stored, added)
     await asyncio.to_thread(store.keep_dead_letters, decoded.letters)
     if decoded.letters and not decoded.readings:
         response.status_code = _UNPROCESSABLE
     return PushResult(
         station_id=station_id,
         accepted=len(decoded.readings),
-        new=new,
+        new=len(added),
         rejected=[d.reason for d in decoded.letters],
     )

@@ -249,14 +249,15 @@ class MqttIngest:
         for start in range(0, len(decoded.readings), size):
             chunk = decoded.readings[start : start + size]
             try:
-                new += await until_done(store.write_readings, chunk, stop=stop, what="write")
+                added = await until_done(store.add_readings, chunk, stop=stop, what="write")
             except (OperationalError, InterfaceError):
                 raise  # stopping while the database is away: leave the batch to the broker
             except Exception as exc:  # the store refuses this data: keep it, do not loop on it
                 log.exception("the store refused %d readings; dead-lettering them", len(chunk))
                 decoded.letters.extend(_refused(chunk, exc))
                 continue
-            await hand_over(self.on_stored, chunk)
+            new += len(added)
+            await hand_over(self.on_stored, added)
         await until_done(store.keep_dead_letters, decoded.letters, stop=stop, what="dead letters")
         self._ack(batch)
         counters = self.counters

@@ -227,8 +227,8 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
             )
 
         async def sink(batch: list) -> None:
-            await until_done(store.write_readings, batch, stop=stop)
-            await hand_over(on_stored, batch)
+            added = await until_done(store.add_readings, batch, stop=stop)
+            await hand_over(on_stored, added)
 
         tasks.append(
             asyncio.create_task(

@@ -6,7 +6,8 @@ attempt rolls back and the batch goes through a staging table that keeps only th
 (on PostgreSQL the caller's whole transaction is tried again: a savepoint around the COPY
 cost two round trips on every batch to spare one on a rare redelivery). On PostgreSQL the
 rollups are then only told which hours changed (see ``rollups``); SQLite merges exactly the
-rows that were added into its rollups.
+rows that were added into its rollups. Both return the readings that were new (of repeats in
+one batch, the first), so the detectors judge exactly what was stored.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def _new_rows(batch: Sequence[AnyReading]) -> list[rollups.NewRow]:
 
 def write_postgres(
     conn: Connection, batch: Sequence[AnyReading], mark_hours: bool, fresh: bool
-) -> int:
-    """Write *batch* in the caller's transaction; returns how many readings were new.
+) -> list[AnyReading]:
+    """Write *batch* in the caller's transaction; returns the readings that were new.
 
     *fresh*: the batch is taken to be new and copied straight into ``readings``; if any of
     it is stored already, psycopg's UniqueViolation is raised, the transaction is lost, and
@@ -63,15 +64,15 @@ def write_postgres(
     with driver.cursor() as cur:
         if fresh:
             _copy(cur, "readings", batch)
-            added = [r.time for r in batch]
+            added = list(batch)
         else:
             added = _insert_new_via_stage(cur, batch)
         if mark_hours and added:
             cur.execute(
                 "INSERT INTO rollup_dirty (bucket) SELECT unnest(%s::timestamptz[])",
-                (rollups.touched_hours(added),),
+                (rollups.touched_hours([r.time for r in added]),),
             )
-        return len(added)
+        return added
 
 
 def _copy(cur: psycopg.Cursor, table: str, batch: Sequence[AnyReading]) -> None:
@@ -81,59 +82,69 @@ def _copy(cur: psycopg.Cursor, table: str, batch: Sequence[AnyReading]) -> None:
             copy.write_row(reading_row(reading))
 
 
-def _insert_new_via_stage(cur: psycopg.Cursor, batch: Sequence[AnyReading]) -> list[datetime]:
+def _insert_new_via_stage(cur: psycopg.Cursor, batch: Sequence[AnyReading]) -> list[AnyReading]:
     # Created here, in this transaction: one created by a transaction that later rolled back
     # (a deadlock retried) is gone, so no "already created" flag can be trusted.
     cur.execute("CREATE TEMP TABLE IF NOT EXISTS _stage (LIKE readings) ON COMMIT DELETE ROWS")
-    _copy(cur, "_stage", batch)
+    first = _first_of_each_key(batch)
+    _copy(cur, "_stage", list(first.values()))
     # Key order makes concurrent writers take row locks in one global order: no deadlock.
     cur.execute(
         f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM _stage "
-        "ORDER BY station_id, time ON CONFLICT (station_id, time) DO NOTHING RETURNING time"
+        "ORDER BY station_id, time ON CONFLICT (station_id, time) DO NOTHING "
+        "RETURNING station_id, time"
     )
-    return [row[0] for row in cur.fetchall()]
+    return [first[key] for key in cur.fetchall()]
+
+
+def _first_of_each_key(batch: Sequence[AnyReading]) -> dict[tuple[str, datetime], AnyReading]:
+    """The batch's first reading of each (station, time), by key: a later one in the same
+    batch is a repeat, so the store keeps, and the detectors judge, what came first."""
+    first: dict[tuple[str, datetime], AnyReading] = {}
+    for r in batch:
+        first.setdefault((r.station_id, r.time), r)
+    return first
 
 
 # -- SQLite ------------------------------------------------------------------------------------
 
 
-def write_sqlite(conn: Connection, batch: Sequence[AnyReading], zone: str) -> int:
-    """Write *batch* in the caller's (IMMEDIATE) transaction; returns how many were new."""
+def write_sqlite(conn: Connection, batch: Sequence[AnyReading], zone: str) -> list[AnyReading]:
+    """Write *batch* in the caller's (IMMEDIATE) transaction; returns the readings that were
+    new."""
     texts: dict[datetime, str] = {}
-    params = []
+    keyed: dict[tuple[str, str], tuple[AnyReading, tuple[Any, ...]]] = {}
     for r in batch:
         stamp = texts.get(r.time)
         if stamp is None:
             stamp = texts[r.time] = rollups.sqlite_text(r.time)
-        params.append((r.station_id, stamp, *reading_row(r)[2:]))
+        if (r.station_id, stamp) not in keyed:  # a later repeat in the batch is no reading
+            keyed[(r.station_id, stamp)] = (r, (r.station_id, stamp, *reading_row(r)[2:]))
+    params = [row for _, row in keyed.values()]
     placeholders = ", ".join("?" * len(READING_COLUMNS))
     try:
         with conn.begin_nested():
             conn.exec_driver_sql(
                 f"INSERT INTO readings ({_COLUMNS}) VALUES ({placeholders})", params
             )
-        added = _new_rows(batch)
+        added = [r for r, _ in keyed.values()]
     except IntegrityError:
-        added = _insert_new_via_stage_sqlite(conn, params, placeholders)
-    rollups.merge_sqlite(conn, *rollups.aggregate(added, zone))
-    return len(added)
+        new_keys = _insert_new_via_stage_sqlite(conn, params, placeholders)
+        added = [keyed[key][0] for key in new_keys]
+    rollups.merge_sqlite(conn, *rollups.aggregate(_new_rows(added), zone))
+    return added
 
 
 def _insert_new_via_stage_sqlite(
     conn: Connection, params: list[tuple[Any, ...]], placeholders: str
-) -> list[rollups.NewRow]:
+) -> list[tuple[str, str]]:
+    """Insert the rows of *params* (one per key) not stored yet; returns their keys."""
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS _stage ({_COLUMNS})")
     conn.exec_driver_sql("DELETE FROM _stage")
     conn.exec_driver_sql(f"INSERT INTO _stage VALUES ({placeholders})", params)
-    # Keep the first of any duplicates within the batch, then drop what is already stored.
-    conn.exec_driver_sql(
-        "DELETE FROM _stage WHERE rowid NOT IN "
-        "(SELECT min(rowid) FROM _stage GROUP BY station_id, time)"
-    )
     conn.exec_driver_sql(
         "DELETE FROM _stage WHERE EXISTS (SELECT 1 FROM readings r "
         "WHERE r.station_id = _stage.station_id AND r.time = _stage.time)"
     )
     conn.exec_driver_sql(f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM _stage")
-    rows = conn.exec_driver_sql("SELECT station_id, time, dose_rate_nsv_h, precip_mm_h FROM _stage")
-    return [(s, rollups.parse_sqlite_text(t), d, rain) for s, t, d, rain in rows]
+    return [(s, t) for s, t in conn.exec_driver_sql("SELECT station_id, time FROM _stage")]

@@ -323,13 +323,18 @@ class Store:
     # -- readings -----------------------------------------------------------------------------
 
     def write_readings(self, batch: Sequence[AnyReading]) -> int:
-        """Store *batch* idempotently; returns how many readings were new.
+        """Store *batch* idempotently; returns how many readings were new."""
+        return len(self.add_readings(batch))
+
+    def add_readings(self, batch: Sequence[AnyReading]) -> list[AnyReading]:
+        """Store *batch* idempotently; returns the readings that were new, for the detectors:
+        a reading stored already, or repeated later in the batch, is not judged again.
 
         On plain PostgreSQL the rollups are not touched here: the hours the batch filled are
         marked for :meth:`refresh_rollups`, and reads answer marked hours from raw readings.
         """
         if not batch:
-            return 0
+            return []
         zone = self.meta()["daily_timezone"]
         fresh, deadlocks = True, 0
         while True:

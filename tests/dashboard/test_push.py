@@ -37,6 +37,26 @@ def test_a_station_pushes_with_its_token_and_a_retry_is_a_no_op(
     assert [r.dose_rate_nsv_h for r in stored] == [110.0, 112.0]
 
 
+def test_only_the_reading_stored_is_handed_to_the_detectors(
+    closed_client: TestClient, seeded: Store, now: datetime
+) -> None:
+    """A repeat of a stored reading with another value, in the same body or a later one, is
+    not stored; were it judged, 2 Sv/h would page the officer about a reading nobody kept."""
+    judged: list = []
+    closed_client.app.state.on_stored = judged.extend
+    token = seeded.issue_station_token("HP-003")
+    at = now.isoformat()
+    same_body = [
+        {"time": at, "dose_rate": 95, "unit": "nSv/h"},
+        {"time": at, "dose_rate": 2, "unit": "Sv/h"},
+    ]
+    assert _post(closed_client, token, same_body).json()["new"] == 1
+    assert _post(closed_client, token, same_body[1]).json()["new"] == 0
+    assert [r.dose_rate_nsv_h for r in judged] == [95.0]
+    stored = seeded.readings("HP-003", now - timedelta(seconds=1), now + timedelta(seconds=1))
+    assert [r.dose_rate_nsv_h for r in stored] == [95.0]
+
+
 def test_tokens_are_checked(closed_client: TestClient, seeded: Store, now: datetime) -> None:
     body = {"time": now.isoformat(), "dose_rate": 1, "unit": "nSv/h"}
     missing = _post(closed_client, None, body)

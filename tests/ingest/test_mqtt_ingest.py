@@ -207,7 +207,7 @@ def test_the_inbox_holds_a_window_though_the_broker_sends_more(
     store = _open_store(settings)
     prepare_session(settings)
     publish_all(broker, list(messages(300, 10)))
-    slow, write = threading.Event(), store.write_readings
+    slow, write = threading.Event(), store.add_readings
     writes = []
 
     def slow_write(batch):  # the first batches go through; then the database is slow
@@ -216,7 +216,7 @@ def test_the_inbox_holds_a_window_though_the_broker_sends_more(
             slow.wait(30)
         return write(batch)
 
-    store.write_readings = slow_write  # type: ignore[method-assign]
+    store.add_readings = slow_write  # type: ignore[method-assign]
     ingest = MqttIngest(store, settings)
     most = 0
     with running(ingest):

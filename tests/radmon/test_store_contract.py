@@ -82,6 +82,23 @@ def test_duplicates_within_one_batch_are_stored_once(store: Store) -> None:
     assert rollup_total(store, readings_hourly) == 10
 
 
+def test_add_readings_returns_exactly_what_it_stored(store: Store) -> None:
+    """The detectors judge what this returns: of repeats in one batch the first (the one
+    stored), and nothing already stored, on the direct path and through the staging table."""
+    store.upsert_stations(STATIONS)
+    first = minute_series("QN001", 4)
+    louder = [r.model_copy(update={"dose_rate_nsv_h": 2e9}) for r in first]
+    added = store.add_readings(first[:2] + louder[:2])
+    assert added == first[:2]
+    added = store.add_readings(louder[1:3] + first[2:])
+    assert added == [louder[2], first[3]]
+    stored = store.series("QN001", T0, T0 + timedelta(hours=1), Resolution.RAW)
+    assert [p.mean_nsv_h for p in stored] == [
+        r.dose_rate_nsv_h for r in [*first[:2], louder[2], first[3]]
+    ]
+    assert store.add_readings(first + louder) == []
+
+
 def test_a_batch_partly_stored_already_keeps_only_the_new_ones(store: Store) -> None:
     """A redelivery that overlaps new readings (the ingest's rows, not models): the first
     attempt meets a stored key and is rolled back whole, the second keeps only the new."""
