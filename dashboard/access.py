@@ -199,10 +199,7 @@ def page_role(role: Role | str) -> Callable[..., User]:
 def require_read_access(
     request: Request, user: Annotated[User | None, Depends(current_user)] = None
 ) -> User | None:
-    """Dependency of every ``/api/v1`` read: a signed-in user of any role, or open reads.
-
-    Called directly (``dashboard.metrics``) it sees no credentials, only whether reads are open.
-    """
+    """Dependency of every ``/api/v1`` read: a signed-in user of any role, or open reads."""
     if user is None and not reads_open(request):
         raise _unauthorized(READ_SIGN_IN, READ_CHALLENGE)
     return user

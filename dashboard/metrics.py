@@ -8,12 +8,14 @@ access like the API.
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 
-from dashboard.access import require_read_access
+from dashboard.access import current_user, require_read_access
 from radmon.runtime import is_loopback
+from radmon.users import User
 
 router = APIRouter()
 
@@ -46,9 +48,9 @@ def _lines(name: str, kind: str, text: str, samples: list[tuple[str, float]]) ->
 
 
 @router.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
-def metrics(request: Request) -> str:
+def metrics(request: Request, user: Annotated[User | None, Depends(current_user)]) -> str:
     if not (request.client and is_loopback(request.client.host)):
-        require_read_access(request)
+        require_read_access(request, user)
     counts = request.app.state.store.dead_letter_counts()
     out = _lines(
         "radmon_dead_letters",

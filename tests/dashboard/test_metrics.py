@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from dashboard import create_app
 from ingest.mqtt import MqttIngest
 from radmon.store import Store
+from radmon.users import add_user
 
 
 def _scrape(store: Store, settings, ingest: MqttIngest) -> dict[str, str]:
@@ -29,3 +30,13 @@ def test_counters_keep_every_digit(seeded: Store, settings) -> None:
 
     ingest.counters.readings_stored += 1
     assert _scrape(seeded, settings, ingest)["radmon_mqtt_readings_stored_total"] == "1498262"
+
+
+def test_a_remote_scraper_reads_with_credentials_and_not_without(seeded: Store, settings) -> None:
+    """docs/ingest.md: anyone but the machine itself needs read access, like the API."""
+    add_user(seeded, "prometheus", "viewer", "scraper password 1")
+    remote = TestClient(create_app(seeded, settings), client=("10.1.2.3", 40000))
+    assert remote.get("/metrics").status_code == 401
+    assert remote.get("/metrics", auth=("prometheus", "wrong password 1")).status_code == 401
+    answer = remote.get("/metrics", auth=("prometheus", "scraper password 1"))
+    assert answer.status_code == 200 and "radmon_dead_letters" in answer.text
