@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,7 +10,9 @@ from urllib.parse import urlencode
 
 import xstatic.pkg.leaflet as xstatic_leaflet
 from fastapi import Depends, FastAPI, Request, status
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
@@ -50,6 +53,14 @@ def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": "10"},
     )
+
+
+def _invalid_request(_request: Request, exc: Exception) -> Response:
+    """FastAPI's own 422, but ASCII: it echoes the input, and a lone surrogate (JSON's
+    ``"\\ud800"``) cannot be written as UTF-8, so the answer was a 500."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
+    return Response(body, status.HTTP_422_UNPROCESSABLE_ENTITY, media_type="application/json")
 
 
 def _login_required(request: Request, _exc: Exception) -> RedirectResponse:
@@ -122,4 +133,5 @@ def create_app(
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(SchemaNotReady, _database_unavailable)
     app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     return app

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from dashboard.request_rules import NO_NUL
 from radmon.config_alerting import Matcher
 from radmon.models import Alarm, Resolution, SeriesPoint, Severity, UtcDateTime
 
@@ -16,11 +17,17 @@ MAX_NOTE = 2000
 MAX_SILENCE_MINUTES = 30 * 24 * 60
 
 # A character str.strip() keeps, spelt so that JSON Schema's \s (ECMA) and Python's agree: the
-# documented pattern then refuses exactly the notes that are blank once stripped.
-_VISIBLE = r"[^\s\x1c-\x1f\x85\ufeff]"
+# documented pattern then refuses exactly the notes that are blank once stripped, and any with a
+# NUL, which PostgreSQL cannot store in text (SQLite could, so the backends would disagree).
+_VISIBLE = r"[^\s\x00\x1c-\x1f\x85\ufeff]"
 Note = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NOTE, pattern=_VISIBLE),
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=MAX_NOTE,
+        pattern=rf"^[^\x00]*{_VISIBLE}[^\x00]*$",
+    ),
 ]
 
 
@@ -162,7 +169,9 @@ class NewSilence(Matcher):
 
     ends_at: AwareDatetime | None = Field(default=None, description="ISO 8601 with a zone")
     duration_minutes: int | None = Field(default=None, ge=1, le=MAX_SILENCE_MINUTES)
-    comment: str = Field(max_length=MAX_NOTE, description="why: maintenance, calibration, …")
+    comment: str = Field(
+        max_length=MAX_NOTE, pattern=NO_NUL, description="why: maintenance, calibration, …"
+    )
 
     @model_validator(mode="after")
     def _one_end(self) -> NewSilence:
