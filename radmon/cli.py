@@ -146,7 +146,10 @@ def deadletter_list(
             typer.echo(letter.model_dump_json())
             continue
         when = letter.received_at.isoformat(timespec="seconds")
-        typer.echo(f"#{letter.id} {when} {letter.source} {letter.origin}: {letter.reason}")
+        station = letter.station_id
+        # a topic names its station already; an HTTP push's address does not
+        of = f" ({station})" if station and station not in letter.origin else ""
+        typer.echo(f"#{letter.id} {when} {letter.source} {letter.origin}{of}: {letter.reason}")
         typer.echo(f"    {letter.payload[:200]}")
     if not as_json:
         total = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"

@@ -1,7 +1,7 @@
 """The dead-letter store: refused input with its source, reason and raw payload.
 
-Keeping is idempotent through a digest of (source, origin, key or payload), so a message that
-the broker redelivers after a crash, or a file imported twice, is kept once.
+Keeping is idempotent through a digest of (source, origin, station, key or payload), so a
+message that the broker redelivers after a crash, or a file imported twice, is kept once.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from radmon.store.schema import dead_letters
 
 
 def digest(letter: DeadLetter) -> str:
-    key = "\0".join((letter.source, letter.origin, letter.key or letter.payload))
+    # the station too: stations pushing over HTTP from behind one gateway share its address,
+    # and the same bad body from two of them is two letters, one for each to fix
+    parts = (letter.source, letter.origin, letter.station_id or "", letter.key or letter.payload)
+    key = "\0".join(parts)
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 

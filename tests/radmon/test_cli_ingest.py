@@ -41,6 +41,8 @@ def test_import_keeps_good_lines_refuses_bad_ones_and_export_round_trips(tmp_pat
     letters = run("deadletter", "list", "--json", cwd=tmp_path, env=env)
     kept = [json.loads(line) for line in letters.stdout.splitlines()]
     assert sorted(d["origin"] for d in kept) == ["readings.csv:3", "readings.csv:5"]
+    listed = run("deadletter", "list", cwd=tmp_path, env=env).stdout
+    assert "import:csv readings.csv:3 (QN001): " in listed  # whose line it is, to fix it
     # a time without a zone is the office's (it told the operator to set a station's zone)
     later = run(
         "deadletter", "list", "--json", "--since", "2999-01-01T00:00", cwd=tmp_path, env=env

@@ -34,6 +34,15 @@ def test_dead_letters_are_kept_once_and_listed_newest_first(store: Store) -> Non
     assert store.dead_letter_counts() == {"mqtt": 2, "import:csv": 1}
 
 
+def test_the_same_bad_body_from_two_stations_is_two_letters(store: Store) -> None:
+    """Two stations behind one gateway push the same bad body: each must hear of it."""
+    first = _letter("{a").model_copy(update={"source": "http", "origin": "10.0.0.1"})
+    second = first.model_copy(update={"station_id": "QN002"})
+    assert store.keep_dead_letters([first, second]) == 2
+    assert store.keep_dead_letters([second]) == 0
+    assert sorted(d.station_id or "" for d in store.dead_letters()) == ["QN001", "QN002"]
+
+
 def test_an_oversized_or_odd_letter_is_still_kept(store: Store) -> None:
     odd = _letter("é" * 100_000).model_copy(update={"station_id": "S" * 300})
     assert store.keep_dead_letters([odd]) == 1
