@@ -31,6 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest.broker import mqtt_client
+from ingest.edge.backoff import Backoff
 from ingest.links import EDGE_PROPERTY, OFFLINE, ONLINE
 from radmon.config import MqttSettings
 
@@ -65,13 +66,19 @@ class Uplink:
         self.on_ack: Callable[[int, bool], None] = lambda mid, failed: None
         self.on_connected: Callable[[], None] = lambda: None
         self._statuses: dict[str, str] = {}
+        # status messages in flight (mid -> station), and a backoff for each one refused
+        self._status_mids: dict[int, str] = {}
+        self._status_retry: dict[str, Backoff] = {}
+        self._status_waiting: set[str] = set()  # refused, its backoff not over yet
         self._closing = False
+        self._unreachable_told = False
         client = mqtt_client(mqtt, edge_id, max_backoff_s=60)
         client.max_inflight_messages_set(inflight)
         client.will_set(self.edge_topic, OFFLINE, qos=1, retain=True)
         client.on_connect = self._paho_connect
         client.on_disconnect = self._paho_disconnect
         client.on_publish = self._paho_publish
+        client.on_connect_fail = self._paho_connect_fail
         self._client = client
 
     # -- paho thread -> loop -------------------------------------------------------------------
@@ -94,17 +101,53 @@ class Uplink:
     def _paho_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._to_loop(self._disconnected, str(reason_code))
 
+    def _paho_connect_fail(self, client, userdata) -> None:
+        self._to_loop(self._unreachable)
+
     def _paho_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        self._to_loop(self.on_ack, mid, bool(reason_code.is_failure))
+        self._to_loop(self._published, mid, bool(reason_code.is_failure))
 
     # -- loop thread ---------------------------------------------------------------------------
 
+    def _unreachable(self) -> None:
+        # paho retries on its own; say once per outage that it does (a mistyped host or port
+        # would otherwise leave readings piling up in the spool without a word)
+        if not self._unreachable_told and not self._closing:
+            self._unreachable_told = True
+            log.warning(
+                "cannot reach broker %s:%s; readings stay spooled, retrying",
+                self._mqtt.host,
+                self._mqtt.port,
+            )
+
+    def _published(self, mid: int, failed: bool) -> None:
+        station_id = self._status_mids.pop(mid, None)
+        if station_id is None:
+            self.on_ack(mid, failed)
+        elif failed:  # e.g. not authorised yet: send the station's state again after a while
+            backoff = self._status_retry.setdefault(station_id, Backoff(1.0, 60.0))
+            delay = backoff.next()
+            log.warning("broker refused the status of %s; again in %.0f s", station_id, delay)
+            self._status_waiting.add(station_id)
+            self._loop.call_later(delay, self._resend_status, station_id)
+        else:
+            self._status_retry.pop(station_id, None)
+
+    def _resend_status(self, station_id: str) -> None:
+        self._status_waiting.discard(station_id)
+        # not connected now: the next connection sends it with the rest
+        if self.connected.is_set() and not self._closing and station_id in self._statuses:
+            self._publish_status(station_id, self._statuses[station_id])
+
     def _connected(self) -> None:
+        self._unreachable_told = False
+        self._status_mids.clear()  # a new session: every state is sent again below
         log.info("connected to broker %s:%s", self._mqtt.host, self._mqtt.port)
         self.connected.set()
         self._client.publish(self.edge_topic, ONLINE, qos=1, retain=True)
         for station_id, state in self._statuses.items():
-            self._publish_status(station_id, state)
+            if station_id not in self._status_waiting:  # refused: its own backoff sends it
+                self._publish_status(station_id, state)
         self.on_connected()
 
     def _disconnected(self, reason: str) -> None:
@@ -116,9 +159,11 @@ class Uplink:
 
     def _publish_status(self, station_id: str, state: str) -> paho.MQTTMessageInfo:
         topic = station_topic(self.prefix, station_id, "status")
-        return self._client.publish(
+        info = self._client.publish(
             topic, state, qos=1, retain=True, properties=self._station_props
         )
+        self._status_mids[info.mid] = station_id
+        return info
 
     def start(self) -> None:
         """Connect in the background; paho retries until the broker answers."""
