@@ -100,7 +100,12 @@ async def run_edge(settings: Settings, stop: asyncio.Event | None = None) -> Non
             loop.add_signal_handler(sig, stop.set)
             signals.append(sig)
 
-    spool = Spool(edge.spool_path, int(edge.spool_max_mb * 1e6), edge.spool_full_policy)
+    try:
+        spool = Spool(edge.spool_path, int(edge.spool_max_mb * 1e6), edge.spool_full_policy)
+    except (OSError, sqlite3.Error) as exc:  # a directory, another program's file, no access
+        raise InputError(
+            f"edge.spool_path {edge.spool_path}: cannot use it as a spool: {exc}"
+        ) from exc
     uplink = Uplink(settings.mqtt, edge.id, loop, inflight=edge.publish_window + 16)
     forwarder = Forwarder(spool, uplink, edge.publish_batch, edge.publish_window)
     uplink.on_ack = forwarder.on_ack

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pymodbus.client.mixin import ModbusClientMixin
 
 from radmon import units
@@ -36,12 +36,21 @@ class RegisterSpec(BaseModel):
     function: Literal[3, 4] = 3
     type: RegisterType = "uint16"
     word_order: Literal["big", "little"] = "big"
-    scale: float = 1.0
-    offset: float = 0.0
+    scale: float = Field(default=1.0, allow_inf_nan=False)
+    offset: float = Field(default=0.0, allow_inf_nan=False)
 
     @property
     def width(self) -> int:
         return _DATATYPES[self.type].value[1]
+
+    @model_validator(mode="after")
+    def _fits(self) -> RegisterSpec:
+        if self.address + self.width > 65536:
+            raise ValueError(
+                f"a {self.type} at address {self.address} needs {self.width} registers, "
+                "past the last one (65535)"
+            )
+        return self
 
 
 class DoseSpec(RegisterSpec):

@@ -60,6 +60,38 @@ def test_profile_with_a_unit_radmon_cannot_convert_is_refused(tmp_path: Path) ->
         load_profile(str(profile))
 
 
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [
+        ("{address: 0, unit: nSv/h, scale: .nan}", "dose_rate.scale"),
+        ("{address: 0, unit: nSv/h, offset: .inf}", "dose_rate.offset"),
+        ("{address: 65535, type: float32, unit: nSv/h}", "dose_rate"),
+    ],
+)
+def test_a_register_that_can_never_be_read_or_scaled_is_refused(
+    tmp_path: Path, spec: str, key: str
+) -> None:
+    """Accepted at start, each failed on every reading ("not a finite number") or never read."""
+    profile = tmp_path / "p.yaml"
+    profile.write_text(f"name: p\ndose_rate: {spec}\n")
+    with pytest.raises(InputError, match=rf"key '{key}'"):
+        load_profile(str(profile))
+
+
+@pytest.mark.parametrize("kind", ["directory", "text file"])
+def test_a_spool_path_that_cannot_be_a_spool_exits_2_naming_the_key(
+    tmp_path: Path, kind: str
+) -> None:
+    spool = tmp_path / "spool"
+    if kind == "directory":
+        spool.mkdir()
+    else:
+        spool.write_text("not a database\n" * 100)
+    result = _run(_edge(tmp_path, {"spool_path": str(spool)}))
+    assert result.returncode == 2, result.stderr
+    assert "edge.spool_path" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_unknown_key_in_profile_is_refused(tmp_path: Path) -> None:
     profile = tmp_path / "p.yaml"
     profile.write_text("name: p\ndose_rate: {address: 0, unit: nSv/h, scal: 2}\n")

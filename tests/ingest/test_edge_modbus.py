@@ -229,3 +229,39 @@ def test_rtu_probe_over_a_serial_line(tmp_path: Path, broker: Broker) -> None:
         line.close()
     assert readings[0]["dose_rate"] == pytest.approx(87.5)
     assert readings[0]["battery_v"] == pytest.approx(11.5)
+
+
+class _ShortAnswer:
+    """A pymodbus response that carries fewer registers than were asked for."""
+
+    registers = (0x3DFB, 0xE76D, 0)
+
+    def isError(self) -> bool:
+        return False
+
+
+class _ShortClient:
+    connected = True
+
+    async def read_holding_registers(self, *_args, **_kwargs) -> _ShortAnswer:
+        return _ShortAnswer()
+
+    read_input_registers = read_holding_registers
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_answer_with_too_few_registers_is_a_failed_poll_not_a_crash() -> None:
+    """A probe (or a gateway in front of it) that answers 3 registers for 5 gave a KeyError
+    and a traceback on every poll; it is a failed poll like any other, and says why."""
+    from ingest.edge.base import ProbeError
+    from ingest.edge.catalog import load_profile
+    from ingest.edge.drivers.modbus import ModbusDriver
+    from radmon.config import ProbeSettings
+
+    probe = ProbeSettings(station_id="S1", profile="generic-float32", host="127.0.0.1")
+    driver = ModbusDriver(load_profile("generic-float32"), probe)  # type: ignore[arg-type]
+    driver._client = _ShortClient()  # type: ignore[assignment]
+    with pytest.raises(ProbeError, match=r"probe answered 3"):
+        asyncio.run(driver.read())

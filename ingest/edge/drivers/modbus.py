@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import termios
 from typing import Literal
 
 from pydantic import Field
@@ -76,7 +77,11 @@ class ModbusDriver:
     async def connect(self) -> None:
         await self.close()
         self._client = self._new_client()
-        if not await self._client.connect():
+        try:
+            connected = await self._client.connect()
+        except termios.error as exc:  # a serial setting the port refuses (parity, speed)
+            raise ProbeError(f"cannot set up {self._probe.serial_port}: {exc}") from exc
+        if not connected:
             where = self._probe.host if self._probe.transport == "tcp" else self._probe.serial_port
             raise ProbeError(f"cannot connect to {where}")
 
@@ -97,6 +102,11 @@ class ModbusDriver:
                 raise ProbeError(f"read {block.count} register(s) at {block.start}: {exc}") from exc
             if response.isError():
                 raise ProbeError(f"read at {block.start}: probe answered {response}")
+            if len(response.registers) < block.count:
+                raise ProbeError(
+                    f"read {block.count} register(s) at {block.start}: "
+                    f"probe answered {len(response.registers)}"
+                )
             blocks[block] = list(response.registers)
         return self._sample(blocks)
 
