@@ -34,6 +34,7 @@ from dashboard.csrf import SESSION_COOKIE
 from dashboard.ratelimit import LoginThrottle
 from dashboard.sessions import client_address
 from radmon import api_tokens, audit
+from radmon.runtime import is_loopback
 from radmon.users import Role, User, authenticate
 
 # RFC 9110 wants a challenge with every 401. Stations push with bearer tokens (dashboard.push);
@@ -79,7 +80,20 @@ _session_cookie = APIKeyCookie(
 
 
 def reads_open(request: Request) -> bool:
-    return bool(request.app.state.open_reads)
+    """Open reads (the demo on loopback), and the request names this machine: a page on
+    another name that resolves to 127.0.0.1 (DNS rebinding) is same-origin with the demo, and
+    would otherwise read it and act as its officer."""
+    return bool(request.app.state.open_reads) and _names_this_machine(
+        request.headers.get("host", "")
+    )
+
+
+def _names_this_machine(host: str) -> bool:
+    if host.startswith("["):  # [::1]:8080
+        name = host[1 : host.find("]")]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return is_loopback(name)
 
 
 def throttle(request: Request) -> LoginThrottle:

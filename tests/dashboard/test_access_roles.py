@@ -15,7 +15,7 @@ from dashboard.access import require_read_access, require_role
 from radmon.config import Settings
 from radmon.store import Store
 from radmon.users import User, add_user, set_disabled
-from tests.dashboard.conftest import TestClient, csrf_headers
+from tests.dashboard.conftest import LOOPBACK, TestClient, csrf_headers
 
 PASSWORD = "correct horse"
 BASIC = 'Basic realm="radmon"'
@@ -54,7 +54,9 @@ def site(people: Store, settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def demo(people: Store, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(with_write_routes(create_app(people, settings, open_reads=True))) as client:
+    with TestClient(
+        with_write_routes(create_app(people, settings, open_reads=True)), base_url=LOOPBACK
+    ) as client:
         yield client
 
 

@@ -18,7 +18,7 @@ from radmon.config import Settings
 from radmon.models import Alarm, AlarmState, Category, Severity
 from radmon.store import Store
 from radmon.users import add_user
-from tests.dashboard.conftest import TestClient, csrf_headers
+from tests.dashboard.conftest import LOOPBACK, TestClient, csrf_headers
 from tests.dashboard.test_alarms_api import FIELDS
 
 PASSWORD = "correct horse"
@@ -56,7 +56,7 @@ def site(people: Store, settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def demo(people: Store, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(people, settings, open_reads=True)) as client:
+    with TestClient(create_app(people, settings, open_reads=True), base_url=LOOPBACK) as client:
         yield client
 
 

@@ -9,7 +9,7 @@ import pytest
 from dashboard import create_app
 from radmon.models import Alarm, AlarmState, Category, Severity
 from radmon.store import Store
-from tests.dashboard.conftest import TestClient, make_settings, seed
+from tests.dashboard.conftest import LOOPBACK, TestClient, make_settings, seed
 
 FIELDS = {
     "id",
@@ -181,7 +181,7 @@ def test_same_answers_on_postgresql(pg_url: str, tmp_path, now: datetime) -> Non
         store.upgrade()
         seed(store, now)
         stored = record(store, now)
-        with TestClient(create_app(store, settings, open_reads=True)) as client:
+        with TestClient(create_app(store, settings, open_reads=True), base_url=LOOPBACK) as client:
             body = client.get("/api/v1/alarms", params={"state": "all"}).json()
         assert [a["id"] for a in body] == [
             stored["threshold"].id,

@@ -19,6 +19,7 @@ from radmon.store.schema import alarms
 from tests.dashboard.conftest import (
     DAY_READINGS,
     DAY_START,
+    LOOPBACK,
     XSS_NAME,
     TestClient,
     day_value,
@@ -51,7 +52,7 @@ def test_healthz_503_and_api_503_when_database_unreachable(tmp_path) -> None:
     )
     store = Store.open(settings)
     try:
-        with TestClient(create_app(store, settings, open_reads=True)) as client:
+        with TestClient(create_app(store, settings, open_reads=True), base_url=LOOPBACK) as client:
             response = client.get("/healthz")
             assert response.status_code == 503
             assert response.json() == {"status": "unavailable"}
@@ -407,7 +408,9 @@ def test_language_default_and_override(client: TestClient, tmp_path, seeded: Sto
     assert '<html lang="vi">' in client.get("/?lang=xx").text  # unknown: the site's language
 
     settings_en = make_settings(tmp_path, site={"language": "en", "name": "Sở KH&CN"})
-    with TestClient(create_app(seeded, settings_en, open_reads=True)) as english_site:
+    with TestClient(
+        create_app(seeded, settings_en, open_reads=True), base_url=LOOPBACK
+    ) as english_site:
         page = english_site.get("/").text
         assert '<html lang="en">' in page
         assert "Sở KH&amp;CN" in page
@@ -435,7 +438,7 @@ def test_same_answers_on_postgresql(pg_url: str, tmp_path, now: datetime) -> Non
     try:
         store.upgrade()
         seed(store, now)
-        with TestClient(create_app(store, settings, open_reads=True)) as client:
+        with TestClient(create_app(store, settings, open_reads=True), base_url=LOOPBACK) as client:
             props = {k: f["properties"] for k, f in features(client).items()}
             assert props["HN-001"]["dose_rate_nsv_h"] == 95.5
             assert props["HN-001"]["time"].endswith("Z")

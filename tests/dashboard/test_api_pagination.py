@@ -16,7 +16,14 @@ from dashboard import create_app
 from radmon.models import Alarm, Category, Severity, Station
 from radmon.store import Store
 from radmon.store.schema import alarms, readings
-from tests.dashboard.conftest import DAY_READINGS, TestClient, day_value, make_settings, seed
+from tests.dashboard.conftest import (
+    DAY_READINGS,
+    LOOPBACK,
+    TestClient,
+    day_value,
+    make_settings,
+    seed,
+)
 
 LOCAL_DAY = {"start": "2026-01-10T00:00:00+07:00", "end": "2026-01-11T00:00:00+07:00"}
 CONTRACT_ALARM_COLUMNS = [
@@ -192,7 +199,7 @@ def test_link_keeps_the_filters_and_names_the_last_id(
     first = client.get("/api/v1/alarms", params=params)
     url = next_page(first)
     assert url is not None
-    assert url.startswith("http://testserver/api/v1/alarms?")
+    assert url.startswith(f"{LOOPBACK}/api/v1/alarms?")
     query = url.split("?", 1)[1].split("&")
     assert sorted(query) == sorted(
         ["state=all", "severity=info", "severity=alert", "limit=2", f"before={ids(first)[-1]}"]
@@ -489,7 +496,7 @@ def pg_client(pg_url: str, tmp_path: Path, now: datetime) -> Iterator[tuple[Test
     try:
         store.upgrade()
         seed(store, now)
-        with TestClient(create_app(store, settings, open_reads=True)) as client:
+        with TestClient(create_app(store, settings, open_reads=True), base_url=LOOPBACK) as client:
             yield client, store
     finally:
         store.close()

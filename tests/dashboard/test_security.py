@@ -262,3 +262,17 @@ def test_reads_are_not_audited(site: TestClient, people: Store) -> None:
     before = len(audit.entries(people))
     site.get("/api/v1/stations", auth=("viet", PASSWORD))
     assert len(audit.entries(people)) == before
+
+
+def test_open_reads_hold_only_for_a_request_that_names_this_machine(
+    seeded: Store, settings
+) -> None:
+    """DNS rebinding: a page on evil.example, resolved to 127.0.0.1, is same-origin with the
+    demo; it must neither read the demo nor act as its officer."""
+    app = create_app(seeded, settings, open_reads=True)
+    for base in ("http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"):
+        with TestClient(app, base_url=base) as local:
+            assert local.get("/api/v1/stations").status_code == 200, base
+    with TestClient(app, base_url="http://evil.example:8080") as rebound:
+        assert rebound.get("/api/v1/stations").status_code == 401
+        assert rebound.get("/api/v1/alarms").status_code == 401

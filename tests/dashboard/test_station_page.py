@@ -13,7 +13,7 @@ from dashboard import create_app
 from radmon.config import Settings
 from radmon.models import Alarm, Category, Reading, Severity, Station
 from radmon.store import Store
-from tests.dashboard.conftest import DAY_START, XSS_NAME, TestClient
+from tests.dashboard.conftest import DAY_START, LOOPBACK, XSS_NAME, TestClient
 
 LOCAL_DAY = {"start": "2026-01-10T00:00:00+07:00", "end": "2026-01-11T00:00:00+07:00"}
 
@@ -74,7 +74,9 @@ def test_a_station_its_edge_reports_offline_is_offline_on_its_page_too(
     links = Links(settings.mqtt.topic_prefix)
     links.heard(f"{settings.mqtt.topic_prefix}/HN-001/status", b"offline", None, now)
     ingest = SimpleNamespace(links=links)
-    with TestClient(create_app(seeded, settings, open_reads=True, ingest=ingest)) as client:  # type: ignore[arg-type]
+    with TestClient(
+        create_app(seeded, settings, open_reads=True, ingest=ingest), base_url=LOOPBACK
+    ) as client:  # type: ignore[arg-type]
         html = client.get("/stations/HN-001?lang=en").text
         layer = client.get("/api/v1/stations").json()
     assert "offline (reported by its edge)" in html and "latest-state offline" in html
@@ -152,7 +154,9 @@ def rainy_client(backend_settings: Settings) -> Iterator[TestClient]:
         ]
     )
     try:
-        with TestClient(create_app(store, backend_settings, open_reads=True)) as client:
+        with TestClient(
+            create_app(store, backend_settings, open_reads=True), base_url=LOOPBACK
+        ) as client:
             yield client
     finally:
         store.close()
