@@ -246,6 +246,8 @@ class Engine:
         self.stats["readings"] += len(idx)
         self.stats["skipped_late"] += len(idx) - n_fresh
         if n_fresh != len(idx):
+            late = ~fresh
+            self._late_levels(t[late], idx[late], x[late])
             idx, x, precip, t = idx[fresh], x[fresh], precip[fresh], t[fresh]
         if not len(idx):
             return
@@ -403,20 +405,7 @@ class Engine:
             x,
             known_dry,
             rank.astype(np.int8),
-            lambda rows: [
-                (
-                    "dose_level",
-                    {
-                        "reading_nsv_h": _num(x[r]),
-                        "level_nsv_h": _num(
-                            np.nanmax(
-                                np.where(self._levels[idx[r]] <= x[r], self._levels[idx[r]], np.nan)
-                            )
-                        ),
-                    },
-                )
-                for r in rows
-            ],
+            self._level_details(idx, x),
         )
 
         # radiological: statistical tests (after warm-up)
@@ -588,6 +577,40 @@ class Engine:
                 ("noise_change", {"ratio": _num(tab.noise_fast[idx[r]] / tab.noise_slow[idx[r]])})
                 for r in rows
             ],
+        )
+
+    def _level_details(
+        self, idx: np.ndarray, x: np.ndarray
+    ) -> Callable[[np.ndarray], list[tuple[str, dict[str, Any]]]]:
+        def describe(rows: np.ndarray) -> list[tuple[str, dict[str, Any]]]:
+            out = []
+            for r in rows:
+                levels = self._levels[idx[r]]
+                reached = np.nanmax(np.where(levels <= x[r], levels, np.nan))
+                out.append(
+                    ("dose_level", {"reading_nsv_h": _num(x[r]), "level_nsv_h": _num(reached)})
+                )
+            return out
+
+        return describe
+
+    def _late_levels(self, t: np.ndarray, idx: np.ndarray, x: np.ndarray) -> None:
+        """Readings older than their station's latest (a probe's clock ahead, a delayed push,
+        a second shared with the reading before) cannot join the statistics, which have moved
+        on; but a dose level is reached whenever it was measured, so they are held to those."""
+        s = self.settings
+        with np.errstate(invalid="ignore"):
+            reaching = (x >= self._levels[idx, 0]) & ~technical.out_of_range(
+                x, s.range_min_nsv_h, s.range_max_nsv_h
+            )
+        if not np.count_nonzero(reaching):
+            return
+        t, idx, x = t[reaching], idx[reaching], x[reaching]
+        rank = radiological.level_rank(x, self._levels[idx], self._level_ranks[idx])
+        b0, b1, frac = self._bins(t, idx)
+        baseline, _ = self.baseline.expected(idx, b0, b1, frac)
+        self.episodes.update(
+            LEVEL, t, idx, rank >= 0, x, baseline, rank.astype(np.int8), self._level_details(idx, x)
         )
 
     def _chance_repeats(self, idx: np.ndarray) -> np.ndarray:

@@ -109,7 +109,8 @@ class Episodes:
         if np.count_nonzero(going_on):
             rows = np.flatnonzero(going_on)
             st = idx[rows]
-            tab.last_bad[st, slot] = t[rows]
+            # a late reading (older than the station's latest) never moves the last bad back
+            tab.last_bad[st, slot] = np.maximum(tab.last_bad[st, slot], t[rows])
             tab.peak[st, slot] = np.fmax(tab.peak[st, slot], value[rows])
             rises = severity[rows] > tab.severity[st, slot]
             tab.severity[st, slot] = np.maximum(tab.severity[st, slot], severity[rows])

@@ -302,6 +302,40 @@ def test_absolute_levels_open_dose_level_with_their_severity() -> None:
     assert opened[("ST01", at(times, K + 50))]["reading_nsv_h"] == 200_000.0
 
 
+def test_a_late_reading_that_reaches_a_level_still_opens_it() -> None:
+    """A reading older than its station's latest (its clock ahead, a delayed push, a second
+    shared with the reading before) cannot join the statistics; at 5 µSv/h it must still
+    alarm, as ``radmon detect`` over the same readings (sorted) does. A late reading below the
+    levels, or a late normal one, changes nothing."""
+    times, _, x = quiet(days=1.5)
+    ids = ids_of(network())
+    df = frame(times, x, ids)
+    live = engine()
+    run_frame(live, df)
+    before = live.table.cusum.copy()
+    late = times[-3].to_pydatetime()
+    same_second = times[-1].to_pydatetime() + timedelta(milliseconds=700)
+    changes = live.feed(
+        [
+            Reading(station_id="ST01", time=late, dose_rate_nsv_h=5000.0),
+            Reading(station_id="ST02", time=late, dose_rate_nsv_h=150.0),
+            Reading(station_id="ST03", time=same_second, dose_rate_nsv_h=200_000.0),
+        ]
+    )
+    got = {(a.station_id, a.kind, a.opened_at, a.severity) for a in changes}
+    assert got == {
+        ("ST01", "dose_level", late, Severity.ALERT),
+        ("ST03", "dose_level", times[-1].to_pydatetime(), Severity.EMERGENCY),
+    }
+    np.testing.assert_array_equal(live.table.cusum, before)
+    in_order = df.copy()
+    in_order.loc[
+        (in_order.time == times[-3]) & (in_order.station_id == "ST01"), "dose_rate_nsv_h"
+    ] = 5000.0
+    filed = episodes(run_frame(engine(), in_order), kind="dose_level")
+    assert [(r.station_id, r.start) for r in filed.itertuples()] == [("ST01", times[-3])]
+
+
 def test_station_levels_override_the_network_levels_for_that_station_only() -> None:
     times, _, x = quiet()
     x[K, [1, 2]] = 600.0
