@@ -179,7 +179,7 @@ def test_a_mark_committed_during_a_refresh_survives_it(store: Store, data: list[
     later = [r for r in data if T0 + timedelta(minutes=20) <= r.time < T0 + timedelta(minutes=30)]
     store.write_readings(first)  # committed: marks 16:00 UTC
     with store.transaction() as conn:  # a writer whose transaction is still open
-        assert bulk.write_postgres(conn, later, mark_hours=True, fresh=True) == len(later)
+        assert bulk.write_postgres(conn, later, mark_hours=True, fresh=True) == later
         assert store.refresh_rollups() == 1  # claims the committed mark, cannot see `later`
     assert marks(store) == 1  # the writer's own mark for the same hour survived
     assert_answers(store, first + later)
@@ -197,7 +197,7 @@ def test_readings_and_their_marks_commit_or_roll_back_together(
     store.upsert_stations(STATIONS)
     with store.engine.connect() as conn:  # a fresh connection: no statement run on it yet
         transaction = conn.begin()
-        assert bulk.write_postgres(conn, data[:50], mark_hours=True, fresh=True) == 50
+        assert bulk.write_postgres(conn, data[:50], mark_hours=True, fresh=True) == data[:50]
         transaction.rollback()  # what the server does when the writer dies before COMMIT
     assert_answers(store, [])
     assert marks(store) == 0
