@@ -224,8 +224,11 @@ class Engine:
         return self.episodes.drain()
 
     def tick(self, now_s: float) -> list[Alarm]:
-        """Judge silence at wall-clock *now_s* (serve calls this every few seconds)."""
-        if now_s > self.now:
+        """Judge silence at wall-clock *now_s* (serve calls this every few seconds).
+
+        Live, by what arrived, whatever the data times: one probe whose clock runs ahead must
+        not hold back everyone's silence until the wall clock catches up with it."""
+        if self.live or now_s > self.now:
             self._offline(int(now_s))
         return self.episodes.drain()
 

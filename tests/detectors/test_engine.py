@@ -509,6 +509,26 @@ def test_live_silence_is_judged_by_arrival_so_a_backlog_is_not_offline() -> None
     assert {a.station_id for a in changes if a.kind == "offline"} == set(lagging)
 
 
+def test_live_one_station_ahead_of_the_clock_does_not_hold_back_offline() -> None:
+    """A probe whose clock runs 200 s ahead (within the accepted skew) made the latest data
+    time later than the wall clock, and silence was not judged at all until the clock
+    caught up: with a probe always ahead, no station ever went offline."""
+    times, _, x = quiet(days=1.0)
+    ids = ids_of(network())
+    wall = [times[-1].timestamp()]
+    live = Engine(DetectionSettings(), network(), clock=lambda: wall[0], live=True)
+    live.feed(readings_of(frame(times, x, ids)))
+    ahead = network()[0].station_id
+    changes = []
+    for _ in range(40):  # every 60 s the station ahead reports; the others are silent
+        wall[0] += 60
+        stamp = datetime.fromtimestamp(wall[0] + 200, UTC)
+        changes += live.feed([Reading(station_id=ahead, time=stamp, dose_rate_nsv_h=80.0)])
+        changes += live.tick(wall[0])
+    offline = {a.station_id for a in changes if a.kind == "offline"}
+    assert offline == set(ids) - {ahead}
+
+
 @pytest.mark.parametrize("bad", [-5.0, math.nan, 2e10])
 def test_impossible_reading_is_out_of_range_and_not_radiological(bad: float) -> None:
     times, _, x = quiet()
