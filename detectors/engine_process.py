@@ -7,8 +7,8 @@ own; the caller's thread waits on the pipe without the GIL.
 
 :class:`EngineProcess` offers the part of :class:`Engine` that :mod:`detectors.live` uses. Each
 call carries the caller's clock, so a demo's simulated time reaches the engine too. If the child
-dies, every call raises :class:`EngineLost`: its state is gone, and the caller starts a new
-engine from the saved state and the stored readings.
+dies, or hangs past ``ANSWER_WITHIN_S``, every call raises :class:`EngineLost`: its state is
+gone, and the caller starts a new engine from the saved state and the stored readings.
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ _CONTEXT.set_forkserver_preload(["detectors.engine"])
 _CALLS = frozenset(("feed_columns", "tick", "snapshot", "restore", "add_stations"))
 _READS = frozenset(("now", "stats"))
 _STOP_S = 10.0
+# A call the engine has not answered in this long will not be answered: the process is hung
+# (stopped, swapping, looping). The biggest call, a feed of 25,000 readings, takes a fraction
+# of a second; meanwhile the ingest's writers wait, so a hang must not last for ever.
+ANSWER_WITHIN_S = 60.0
 
 
 class EngineLost(RuntimeError):
@@ -45,10 +49,18 @@ class EngineLost(RuntimeError):
 class EngineProcess:
     """An :class:`Engine` in a child process, called as if it were here."""
 
-    def __init__(self, *args: Any, clock: Callable[[], float] = time.time, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        clock: Callable[[], float] = time.time,
+        answer_within_s: float = ANSWER_WITHIN_S,
+        **kwargs: Any,
+    ):
         """*args* and *kwargs* as :class:`Engine` takes them. *clock* stays here: each call
-        carries what it reads to the engine."""
+        carries what it reads to the engine. A call not answered within *answer_within_s*
+        ends the process and raises :class:`EngineLost`, as if it had died."""
         self.clock = clock
+        self._answer_within_s = answer_within_s
         self._lock = threading.Lock()  # one request and its answer at a time
         self._conn, child_end = _CONTEXT.Pipe()
         self.process = _CONTEXT.Process(
@@ -101,6 +113,12 @@ class EngineProcess:
         with self._lock:
             try:
                 self._conn.send((name, self.clock(), args))
+                if not self._conn.poll(self._answer_within_s):
+                    self.process.kill()
+                    raise EngineLost(
+                        f"the detection engine's process did not answer {name} within "
+                        f"{self._answer_within_s:.0f} s; it was ended"
+                    )
                 ok, answer = self._conn.recv()
             except (EOFError, OSError) as exc:  # the child is gone, or going
                 raise EngineLost(f"the detection engine's process has ended ({exc!r})") from exc

@@ -244,7 +244,9 @@ class LiveDetection:
         """A new engine in place of one whose process died: restored from the saved state,
         and the readings stored since replayed, as after a restart of the node. Alarm changes
         the lost engine found and had not yet reported are found again."""
-        log.error("the detection engine's process died; starting a new one from saved state")
+        log.error(
+            "the detection engine's process died or hung; starting a new one from saved state"
+        )
         with self._lock:
             self.engine.close()
             self.engine = self._new_engine()

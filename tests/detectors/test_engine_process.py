@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -76,6 +77,29 @@ def test_a_dead_process_is_reported_as_lost(child: EngineProcess) -> None:
     child.process.join(10)
     with pytest.raises(EngineLost):
         child.feed(STEPS[1])
+
+
+def test_a_hung_process_is_ended_and_reported_as_lost() -> None:
+    """A stopped child (SIGSTOP here; swap or a loop in life) left every call waiting, the
+    ingest's writers behind it, for ever and without a word."""
+    engine = EngineProcess(
+        Settings().detection,
+        STATIONS,
+        site_timezone=Settings().site.timezone,
+        clock=clock,
+        answer_within_s=1.0,
+    )
+    try:
+        engine.feed(STEPS[0])
+        os.kill(engine.process.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(EngineLost, match="did not answer feed_columns within 1 s"):
+            engine.feed(STEPS[1])
+        assert time.monotonic() - started < 5
+        engine.process.join(10)
+        assert not engine.process.is_alive()
+    finally:
+        engine.close()
 
 
 def test_a_program_that_exits_without_closing_its_engine_still_exits(tmp_path) -> None:
