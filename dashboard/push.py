@@ -15,8 +15,9 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 
 from dashboard.access import CHALLENGE
 from dashboard.schemas import Problem, PushedReading, PushResult
-from ingest.payloads import Context, decode_message
+from ingest.payloads import Context, decode_message, oversized
 from ingest.stations import StationDirectory
+from radmon.models import DEAD_LETTER_MAX_PAYLOAD
 from radmon.runtime import hand_over
 from radmon.store import Store
 
@@ -43,17 +44,23 @@ def _token(authorization: str | None) -> str:
     return token.strip()
 
 
+class _TooLarge(Exception):
+    def __init__(self, head: bytes, size: int | None) -> None:
+        self.head, self.size = head, size
+
+
 async def _body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it passes *limit* (declared or streamed)."""
+    """The body; :class:`_TooLarge` as soon as it passes *limit* (declared or streamed),
+    with what was read of it, for the dead letter."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(_TOO_LARGE, f"body over {limit} bytes")
+        raise _TooLarge(b"", int(declared))
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise HTTPException(_TOO_LARGE, f"body over {limit} bytes")
         chunks.append(chunk)
+        if size > limit:
+            raise _TooLarge(b"".join(chunks)[:DEAD_LETTER_MAX_PAYLOAD], None)
     return b"".join(chunks)
 
 
@@ -81,9 +88,14 @@ async def push_readings(
     station_id = await asyncio.to_thread(store.station_for_token, token)
     if station_id is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token", CHALLENGE)
-    raw = await _body(request, limits.max_payload_bytes)
     client = request.client.host if request.client else "unknown"
     ctx = Context("http", client, datetime.now(UTC), limits)
+    try:
+        raw = await _body(request, limits.max_payload_bytes)
+    except _TooLarge as exc:  # kept like any refusal, so the station's owner hears of it
+        letter = oversized(exc.head, station_id, ctx, exc.size)
+        await asyncio.to_thread(store.keep_dead_letters, [letter])
+        raise HTTPException(_TOO_LARGE, letter.reason) from None
     stations: StationDirectory = request.app.state.stations
     decoded = await asyncio.to_thread(decode_message, raw, station_id, stations, ctx)
     added = await asyncio.to_thread(store.add_readings, decoded.readings)

@@ -70,11 +70,7 @@ def decode_message(
     and keeps each refusal with its raw payload. Both give the same readings.
     """
     if len(raw) > ctx.limits.max_payload_bytes:
-        reason = (
-            f"payload of {len(raw)} bytes exceeds the limit of {ctx.limits.max_payload_bytes} "
-            "(ingest.max_payload_bytes): send smaller batches"
-        )
-        return Decoded(letters=[_letter(ctx, station_id, reason, raw)])
+        return Decoded(letters=[oversized(raw, station_id, ctx, len(raw))])
     station = stations.get(station_id)
     try:
         if station is not None:
@@ -313,6 +309,18 @@ def too_far_ahead(moment: datetime, now: datetime, skew_s: float) -> str | None:
         f"(limit {skew_s:.0f} s, ingest.max_future_skew_s): check the clock that stamped it "
         "and its time zone"
     )
+
+
+def oversized(raw: bytes, station_id: str, ctx: Context, size: int | None = None) -> DeadLetter:
+    """The refusal of a payload over ``ingest.max_payload_bytes``: *raw* is all of it, or
+    its start when the rest was never read (*size* None: not known)."""
+    limit = ctx.limits.max_payload_bytes
+    told = f"{size} bytes" if size is not None else f"more than {limit} bytes"
+    reason = (
+        f"payload of {told} exceeds the limit of {limit} (ingest.max_payload_bytes): "
+        "send smaller batches"
+    )
+    return _letter(ctx, station_id, reason, raw)
 
 
 def _letter(

@@ -95,6 +95,17 @@ def test_an_oversized_body_is_refused_before_it_is_read(
     token = seeded.issue_station_token("HP-003")
     body = b"[" + b" " * settings.ingest.max_payload_bytes + b"]"
     assert _post(closed_client, token, body).status_code == 413
+    # told by its length, or found out while streaming it: either way a dead letter says so
+    streamed = closed_client.post(
+        "/api/v1/readings",
+        content=(b"[" + b" " * 1024 for _ in range(settings.ingest.max_payload_bytes // 1024 + 2)),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    assert streamed.status_code == 413
+    letters = seeded.dead_letters(source="http")
+    assert len(letters) == 2
+    assert {d.station_id for d in letters} == {"HP-003"}
+    assert all("ingest.max_payload_bytes" in d.reason for d in letters)
 
 
 def test_metrics_count_dead_letters_for_a_local_scraper(
