@@ -258,6 +258,25 @@ def test_every_write_is_audited_with_who_what_and_where(
     assert entries[3].action == "sign-in" and entries[3].actor == "viet"
 
 
+def test_anonymous_refusals_are_audited_once_a_minute_per_address_and_action(
+    site: TestClient, people: Store, alarm_id: int
+) -> None:
+    """Anyone may send refused writes as fast as they like; each added a row for ever."""
+    before = len(audit.entries(people))
+    for _ in range(50):
+        assert site.post("/whatever").status_code in (404, 405)
+        assert site.post(f"/api/v1/alarms/{alarm_id}/ack").status_code == 401
+    entries = audit.entries(people)[: len(audit.entries(people)) - before]
+    assert sorted(e.action for e in entries) == [
+        "POST /api/v1/alarms/{alarm_id}/ack",
+        "POST /whatever",
+    ]
+    assert {e.actor for e in entries} == {"anonymous"}
+    site.post(f"/api/v1/alarms/{alarm_id}/clear", auth=("olga", PASSWORD))  # people: each kept
+    site.post(f"/api/v1/alarms/{alarm_id}/clear", auth=("olga", PASSWORD))
+    assert len(audit.entries(people)) == before + 4
+
+
 def test_reads_are_not_audited(site: TestClient, people: Store) -> None:
     before = len(audit.entries(people))
     site.get("/api/v1/stations", auth=("viet", PASSWORD))
@@ -276,3 +295,13 @@ def test_open_reads_hold_only_for_a_request_that_names_this_machine(
     with TestClient(app, base_url="http://evil.example:8080") as rebound:
         assert rebound.get("/api/v1/stations").status_code == 401
         assert rebound.get("/api/v1/alarms").status_code == 401
+
+
+def test_the_next_anonymous_entry_counts_those_left_out() -> None:
+    from dashboard.audit import ANONYMOUS_EVERY_S, _AnonymousRefusals
+
+    refusals, key = _AnonymousRefusals(), ("10.0.0.9", "POST /x")
+    assert refusals.admit(key, 0.0) == 0
+    assert [refusals.admit(key, t) for t in (1.0, 2.0, 3.0)] == [None, None, None]
+    assert refusals.admit(("10.0.0.8", "POST /x"), 3.0) == 0  # another address
+    assert refusals.admit(key, ANONYMOUS_EVERY_S + 1.0) == 3
