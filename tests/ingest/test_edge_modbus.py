@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -265,3 +266,39 @@ def test_an_answer_with_too_few_registers_is_a_failed_poll_not_a_crash() -> None
     driver._client = _ShortClient()  # type: ignore[assignment]
     with pytest.raises(ProbeError, match=r"probe answered 3"):
         asyncio.run(driver.read())
+
+
+def test_a_serial_setting_the_port_refuses_leaves_the_port_free_for_the_next_try() -> None:
+    """A pty refuses even parity when pyserial applies it after opening the port; the failed
+    connect kept the port open, so every later try said "could not exclusively lock port"
+    instead of the real cause, until the edge restarted."""
+    import os
+    import pty
+
+    from ingest.edge.base import ProbeError
+    from ingest.edge.catalog import load_profile
+    from ingest.edge.drivers.modbus import ModbusDriver
+    from radmon.config import ProbeSettings
+
+    master, slave = pty.openpty()
+    port = os.ttyname(slave)
+    probe = ProbeSettings(
+        station_id="S1", profile="gm-cps", transport="rtu", serial_port=port, parity="E"
+    )
+    driver = ModbusDriver(load_profile("gm-cps"), probe)  # type: ignore[arg-type]
+
+    def holding() -> int:
+        fds = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                fds.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return fds.count(port)
+
+    try:
+        for _ in range(2):
+            with pytest.raises(ProbeError, match="cannot set up"):
+                asyncio.run(driver.connect())
+            assert holding() == 1  # the test's own end only
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import termios
 from typing import Literal
 
@@ -77,10 +78,18 @@ class ModbusDriver:
     async def connect(self) -> None:
         await self.close()
         self._client = self._new_client()
+        refused = None
         try:
             connected = await self._client.connect()
         except termios.error as exc:  # a serial setting the port refuses (parity, speed)
-            raise ProbeError(f"cannot set up {self._probe.serial_port}: {exc}") from exc
+            refused = f"cannot set up {self._probe.serial_port}: {exc}"
+        if refused is not None:
+            # pyserial opened the port before the setting failed; only the traceback holds
+            # it now: dropped here (no chained exception), the port closes and a later
+            # attempt can lock it again
+            await self.close()
+            gc.collect()
+            raise ProbeError(refused)
         if not connected:
             where = self._probe.host if self._probe.transport == "tcp" else self._probe.serial_port
             raise ProbeError(f"cannot connect to {where}")
