@@ -180,7 +180,8 @@ class Episodes:
 
     def emit_grown_peaks(self, t: int) -> None:
         """Emit every open episode whose peak has grown since it was last emitted, by less
-        than PEAK_STEP too: at the end of a file, so its table carries the true peaks."""
+        than PEAK_STEP too: at the end of a file, so its table carries the true peaks, and
+        live at every tick."""
         tab = self.table
         for i, slot in zip(*np.nonzero(tab.open & (tab.peak > tab.emitted_peak)), strict=True):
             self._emit(int(i), int(slot), t)

@@ -529,6 +529,24 @@ def test_live_one_station_ahead_of_the_clock_does_not_hold_back_offline() -> Non
     assert offline == set(ids) - {ahead}
 
 
+def test_live_an_open_episode_shows_its_true_peak_at_the_next_tick() -> None:
+    """An open episode is re-emitted as its peak grows by 5 %; between, the officer read a
+    peak up to 5 % low (219 for 228 nSv/h) until it closed. A tick brings it up to date."""
+    times, _, x = quiet(days=2.0)
+    x[K:, 1] *= 1.5
+    wall = [times[-1].timestamp() + 1]
+    live = Engine(DetectionSettings(), network(), clock=lambda: wall[0], live=True)
+    fed = live.feed(readings_of(frame(times[:-1], x[:-1], ids_of(network()))))
+    shown = [a for a in fed if a.station_id == "ST01" and a.kind == "step"][-1].peak_nsv_h
+    true = max(x[K:-1, 1].max(), shown)
+    x[-1, 1] = true + 0.2 * (1.05 * shown - true)  # a new peak, less than 5 % above the shown
+    last = frame(times[-1:], x[-1:], ids_of(network()))
+    assert [a for a in live.feed(readings_of(last)) if a.station_id == "ST01"] == []
+    ticked = [a for a in live.tick(wall[0]) if a.station_id == "ST01"]
+    assert [a.peak_nsv_h for a in ticked] == [pytest.approx(x[-1, 1])]
+    assert live.tick(wall[0] + 30) == []  # nothing new to say
+
+
 @pytest.mark.parametrize("bad", [-5.0, math.nan, 2e10])
 def test_impossible_reading_is_out_of_range_and_not_radiological(bad: float) -> None:
     times, _, x = quiet()
