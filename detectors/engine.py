@@ -463,9 +463,10 @@ class Engine:
         anomaly_open = ep.is_open(ANOMALY)[idx]
         held = ((step & ~known_rain) | (regional & ~step & ~gauged)) & ~passing & ~anomaly_open
         shape_var = np.fmax(spread**2, counting / dry**2)
-        confirmed = self.unseen.judge(
-            idx, held, residual / dry, shape_var, interval, self.washout.area_dry_h(idx)
-        )
+        dry_h = np.zeros(len(idx))
+        if np.count_nonzero(held):
+            dry_h[held] = self.washout.area_dry_h(idx[held])
+        confirmed = self.unseen.judge(idx, held, residual / dry, shape_var, interval, dry_h)
         fires = passing | ((step | regional) & ~held) | confirmed
         abnormal = passing | rising
         bad = np.where(anomaly_open, abnormal, fires)

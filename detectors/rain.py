@@ -215,8 +215,13 @@ class Washout:
         return (t.rain_h < AFTER_RAIN_H) | (~gauged & ~t.covered & (t.area_rain_h < AFTER_RAIN_H))
 
     def area_dry_h(self, idx: np.ndarray) -> np.ndarray:
-        """Hours since a gauge in each station's area last saw rain (as :meth:`advance` left it)."""
-        return self.table.area_rain_h[idx]
+        """Hours since a gauge in each station's area last saw rain (as :meth:`advance` left
+        it); 0 for a station with no gauge in its area, whose dry spells nothing can tell."""
+        tab = self.table
+        has_gauge = (self.area[idx] & np.isfinite(tab.gauge_at)[None, : self.area.shape[1]]).any(
+            axis=1
+        )
+        return np.where(has_gauge, tab.area_rain_h[idx], 0.0)
 
     def neighbours_among(self, rows: np.ndarray, chosen: np.ndarray) -> np.ndarray:
         """For stations *rows*: how many of their neighbours are *chosen* (a mask of all)."""

@@ -10,12 +10,14 @@ no decay from an early stop of the rain explains the held readings nearly as wel
 in the area has seen rain since before those readings, a level that was already up when the hold
 began counts as a step too: a source set down while a shower nearby widened the spread (so the
 CUSUM fired hours late) would otherwise find no background reading left to show its onset. A
-rise that is no step by the end of the window waits: it goes (its excess back at the background
-for ``BACK`` readings, even while the CUSUM, slow to fall with the wide spread of unseen rain,
-stays up), or after ``SUSTAINED_H`` it opens an alarm whatever its shape, since no unseen shower
-lasts that long. The cost is delay at those stations, about three readings for a clear step, and
-the guard is only as good as the shape: a burst of heavy first rain that lifts one reading by
-more than ``UNSEEN_TRANSIENT_RELATIVE`` still counts as a passing source.
+rise that is no step by the end of the window slides on (the oldest reading goes) and is judged
+again once its area has been dry for all of it; it goes (its excess back at the background for
+``BACK`` readings, even while the CUSUM, slow to fall with the wide spread of unseen rain, stays
+up), or after ``SUSTAINED_H`` it opens an alarm whatever its shape, since no unseen shower lasts
+that long. A station with no gauge in its area has no dry spell anyone can vouch for: its holds
+take the first path only. The cost is delay at those stations, about three readings for a clear
+step, and the guard is only as good as the shape: a burst of heavy first rain that lifts one
+reading by more than ``UNSEEN_TRANSIENT_RELATIVE`` still counts as a passing source.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 from detectors.columns import Column, Columns
 from detectors.rain import DECAY_PER_H
 
-WINDOW = 12  # readings held at most (2 h at 10 min); a rise not judged a step by then waits
+WINDOW = 12  # readings held (2 h at 10 min); a rise not judged a step by then slides on
 BEFORE = 6  # readings before the hold, which show the onset
 SUSTAINED_H = 12.0  # a rise held this long opens an alarm whatever its shape
 # A rise held this many readings whose mean excess over them is below BACK_RELATIVE (half the
@@ -101,22 +103,29 @@ class UnseenRain:
             t.held_h[rows] = np.where(n == 0, 0.0, t.held_h[rows] + interval_s[firing] / 3600.0)
             t.excess[start, :BEFORE] = t.recent[start]
             t.var[start, :BEFORE] = t.recent_var[start]
-            adding = n < WINDOW  # a full window waits for the rise to end
+            adding = n < WINDOW
             add = rows[adding]
             t.excess[add, BEFORE + n[adding]] = excess[firing][adding]
             t.var[add, BEFORE + n[adding]] = var[firing][adding]
+            if not adding.all():  # a full window slides on: its oldest reading goes
+                full = rows[~adding]
+                t.excess[full] = _shifted(t.excess[full], excess[firing][~adding])
+                t.var[full] = _shifted(t.var[full], var[firing][~adding])
             n = np.where(adding, n + 1, n)
             t.n[rows] = n
-            ready = adding & (n >= MIN_READINGS)
+            step_s = interval_s[firing]
+            # the area dry since before the readings judged: no washout began among them, so
+            # a level that was already up when the hold began (or when the window slid past
+            # its start) is a step too
+            settled = dry_h[firing] * 3600.0 >= (BEFORE + n) * step_s
+            ready = np.where(adding, n >= MIN_READINGS, settled)
             confirmed = np.zeros(len(rows), dtype=bool)
             if np.count_nonzero(ready):
                 sel = rows[ready]
-                step_s = interval_s[firing][ready]
-                decay = np.exp(-DECAY_PER_H * step_s / 3600.0)
-                # the area dry since before the readings judged: no washout began among them,
-                # so a level that was already up when the hold began is a step too
-                settled = dry_h[firing][ready] * 3600.0 >= (BEFORE + n[ready]) * step_s
-                confirmed[ready] = _not_washout(t.excess[sel], t.var[sel], n[ready], decay, settled)
+                decay = np.exp(-DECAY_PER_H * step_s[ready] / 3600.0)
+                confirmed[ready] = _not_washout(
+                    t.excess[sel], t.var[sel], n[ready], decay, settled[ready]
+                )
             confirmed |= t.held_h[rows] >= SUSTAINED_H
             t.n[rows[confirmed]] = 0
             out[np.flatnonzero(firing)[confirmed]] = True

@@ -163,6 +163,26 @@ def test_a_level_up_before_the_hold_is_a_step_once_the_area_has_been_dry_through
     assert not confirmed.any()
 
 
+def test_a_full_window_slides_on_and_confirms_once_the_area_has_been_dry_throughout() -> None:
+    """A hold that began while its area was wet filled its window before the area was dry
+    long enough; the window then waited for SUSTAINED_H (a +50 % source went unreported for
+    7 h). It slides on, and the level is a step once the area has been dry for all of it."""
+    unseen = UnseenRain()
+    unseen.grow(1)
+    idx, var, interval = np.arange(1), np.full(1, 1e-4), np.full(1, float(INTERVAL))
+    step_h = INTERVAL / 3600.0
+    for _ in range(BEFORE):
+        unseen.judge(idx, np.zeros(1, bool), np.full(1, 0.4), var, interval, np.zeros(1))
+    confirmed_at = None
+    for k in range(round(SUSTAINED_H / step_h)):
+        dry_h = np.full(1, max(0.0, (k - 2) * step_h))  # the area dried two readings in
+        if unseen.judge(idx, np.ones(1, bool), np.full(1, 0.4), var, interval, dry_h)[0]:
+            confirmed_at = k
+            break
+    assert confirmed_at is not None
+    assert WINDOW <= confirmed_at <= BEFORE + WINDOW + 3
+
+
 def test_a_step_below_level_min_is_no_step() -> None:
     """LEVEL_MIN: a flat rise of 3 % (a tail of washout) is not confirmed by the shape test, one
     of 6 % is, after MIN_READINGS; the tiny variance leaves only the level to tell them apart."""
