@@ -102,3 +102,39 @@ def test_silent_gmc_counter_goes_offline_and_back(tmp_path: Path, broker: Broker
     finally:
         counter.close()
     assert statuses == ["online", "offline", "online", "offline"]
+
+
+def test_a_late_answer_is_not_taken_for_the_next_polls() -> None:
+    """The protocol has no framing: an answer after the timeout was read by the next poll,
+    which then reported the earlier count at its own time."""
+    from ingest.edge.base import ProbeError
+    from ingest.edge.catalog import load_profile
+    from ingest.edge.drivers.gmc import GmcDriver
+    from radmon.config import ProbeSettings
+
+    counter = GmcSimulator(cpm=100)
+    counter.counting = True
+    probe = ProbeSettings(
+        station_id="G1", profile="gq-gmc", transport="gmc", serial_port=counter.port, timeout_s=0.3
+    )
+    driver = GmcDriver(load_profile("gq-gmc"), probe)  # type: ignore[arg-type]
+
+    async def polls() -> list[float | str]:
+        await driver.connect()
+        got: list[float | str] = []
+        try:
+            counter.late_s = [0.5, 0.5]  # two answers 0.2 s after their polls gave up
+            for _ in range(3):
+                try:
+                    got.append((await driver.read()).dose_rate)
+                except ProbeError:
+                    got.append("no answer")
+            return got
+        finally:
+            await driver.close()
+
+    try:
+        # the second poll read the first answer (100) as its own; now each gets its own or none
+        assert asyncio.run(polls()) == ["no answer", "no answer", 102.0]
+    finally:
+        counter.close()

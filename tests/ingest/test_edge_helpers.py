@@ -255,6 +255,8 @@ class GmcSimulator:
         self.cpm = cpm
         self.cpm_bytes = cpm_bytes
         self.silent = False  # True: the counter stops answering (unplugged, hung)
+        self.late_s: list[float] = []  # the next answers come this late (then at once)
+        self.counting = False  # True: each answer is cpm + its request's number (0, 1, ...)
         self.commands: list[bytes] = []
         self._master, self._slave, self.port = _raw_pty()
         self._stop = threading.Event()
@@ -276,7 +278,14 @@ class GmcSimulator:
                 command += b">>"
                 self.commands.append(command)
                 if command.endswith(b"<GETCPM>>") and not self.silent:
-                    os.write(self._master, self.cpm.to_bytes(self.cpm_bytes, "big"))
+                    asked = sum(c.endswith(b"<GETCPM>>") for c in self.commands) - 1
+                    value = self.cpm + asked if self.counting else self.cpm
+                    answer = value.to_bytes(self.cpm_bytes, "big")
+                    late = self.late_s.pop(0) if self.late_s else 0.0
+                    if late:
+                        threading.Timer(late, os.write, (self._master, answer)).start()
+                    else:
+                        os.write(self._master, answer)
 
     def close(self) -> None:
         self._stop.set()

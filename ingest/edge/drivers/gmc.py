@@ -63,6 +63,10 @@ class GmcDriver:
         port.write(GETCPM)
         answer = port.read(self._profile.cpm_bytes)
         if len(answer) != self._profile.cpm_bytes:
+            # no framing: a counter that answers late would have its answer taken for the
+            # next poll's, stamped with that poll's time; wait as long again, and drop it
+            time.sleep(self._probe.timeout_s)
+            port.reset_input_buffer()
             raise ProbeError(
                 f"<GETCPM>> answered {len(answer)} of {self._profile.cpm_bytes} bytes in time"
             )
