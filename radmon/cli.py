@@ -287,7 +287,18 @@ def detect_cmd(
     settings = load_settings(config)
     check_writable(output)
     stations = read_stations_csv(stations_csv) if stations_csv else []
-    readings = read_readings_csv(input_csv)
+    readings = read_readings_csv(
+        input_csv, {s.station_id: s.timezone for s in stations if s.timezone}
+    )
+    unknown = sorted(set(readings["station_id"].unique()) - {s.station_id for s in stations})
+    if unknown:  # they are judged, but blind: tell the operator rather than flood the output
+        shown = ", ".join(unknown[:10]) + (", …" if len(unknown) > 10 else "")
+        typer.echo(
+            f"warning: {len(unknown)} station(s) not in --stations ({shown}): with no position,"
+            " sensitivity or zone they have no neighbours or gauges to tell rain from a"
+            " source, so expect many more false alarms there",
+            err=True,
+        )
     # a file is history: judged by its own times, never by when it is run
     alarms = detect_frame(
         readings,

@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from radmon.errors import InputError
+
 RADMON = [sys.executable, "-m", "radmon"]
 HEADER = "station_id,start,end,kind,category,severity,peak_nsv_h,baseline_nsv_h"
 CATEGORIES = {"radiological", "technical"}
@@ -162,6 +164,9 @@ def test_detect_without_stations_csv(simulated: Files) -> None:
     result = detect(simulated, simulated.readings, out, stations=False)
     assert result.returncode == 0, result.stderr
     check_contract(out, {r["station_id"] for r in rows(simulated.stations)})
+    # judged blind (no neighbours, gauges or counting noise): the operator is told so
+    n = len(rows(simulated.stations))
+    assert f"warning: {n} station(s) not in --stations" in result.stderr
 
 
 GOOD = (
@@ -182,6 +187,10 @@ BAD_INPUT = [
     (GOOD + "\n\n2026-06-01T00:20:00Z,QN002,x,\n", "line 7: dose_rate_nsv_h"),  # said 5
     (GOOD + "3000-01-01T00:00:00Z,QN002,99,\n", "line 5: time"),  # a mistyped year
     (GOOD.replace("QN001,100.5", "QN001,\udcff"), "line 2: not UTF-8"),
+    # a decimal comma shifts the row: the fraction was read as the rain rate, or dropped
+    (GOOD.replace("QN002,98.1,0.0", "QN002,98,1,0.0"), "line 3: more cells than the header"),
+    (GOOD.replace("QN002,98.1,0.0", "QN002,98,1,0,0"), "line 3: more cells than the header"),
+    ("time,station_id,dose_rate_nsv_h\n2026-06-01T00:00:00Z,QN001,105,2\n", "line 2: more cells"),
 ]
 BAD_IDS = [
     "time-without-zone",
@@ -193,6 +202,9 @@ BAD_IDS = [
     "line-after-blank-lines",
     "year-3000",
     "not-utf8",
+    "decimal-comma-into-precip",
+    "decimal-commas-beyond-one-extra",
+    "decimal-comma-dropped",
 ]
 
 
@@ -247,6 +259,38 @@ def test_zones_written_the_other_ways_and_a_trailing_comma_are_read(tmp_path: Pa
     frame = read_readings_csv(path)
     assert list(frame["time"].dt.strftime("%H:%M")) == ["00:00", "00:10"]
     assert list(frame["station_id"]) == ["QN001", "QN001"]
+
+
+def test_a_time_without_a_zone_is_read_in_its_stations_zone_from_stations(
+    tmp_path: Path,
+) -> None:
+    """ARCHITECTURE: a time without a zone is refused unless the station's zone is known; a
+    stations file that names it was not enough for ``radmon detect``."""
+    from detectors.files import read_readings_csv
+
+    path = tmp_path / "naive.csv"
+    path.write_text(
+        "time,station_id,dose_rate_nsv_h\n"
+        "2026-06-01T07:00:00,QN001,100\n"
+        "2026-06-01T00:10:00Z,QN001,101\n"
+        "2026-06-01T09:00:00,PAR01,99\n",
+        encoding="utf-8",
+    )
+    zones = {"QN001": "Asia/Ho_Chi_Minh", "PAR01": "Europe/Paris"}
+    frame = read_readings_csv(path, zones)
+    assert list(frame["time"].dt.strftime("%Y-%m-%dT%H:%MZ")) == [
+        "2026-06-01T00:00Z",
+        "2026-06-01T00:10Z",
+        "2026-06-01T07:00Z",
+    ]
+    with pytest.raises(InputError, match=r"line 4: time: .* has no zone .*--stations"):
+        read_readings_csv(path, {"QN001": "Asia/Ho_Chi_Minh"})
+    skipped = tmp_path / "skipped.csv"  # 02:30 does not exist in Paris on 29 March 2026
+    skipped.write_text(
+        "time,station_id,dose_rate_nsv_h\n2026-03-29T02:30:00,PAR01,99\n", encoding="utf-8"
+    )
+    with pytest.raises(InputError, match="Europe/Paris"):
+        read_readings_csv(skipped, zones)
 
 
 def test_good_small_file_gives_an_empty_alarms_table(tmp_path: Path) -> None:
