@@ -16,6 +16,7 @@ import pandas as pd
 from detectors.frames import ALARM_COLUMNS
 from radmon import times
 from radmon.errors import InputError, not_utf8
+from radmon.models import MAX_PRECIP_MM_H
 
 REQUIRED = ("time", "station_id", "dose_rate_nsv_h")
 OPTIONAL = ("precip_mm_h",)
@@ -66,7 +67,19 @@ def read_readings_csv(path: Path, zones: Mapping[str, str] | None = None) -> pd.
         }
     )
     if "precip_mm_h" in raw:
-        frame["precip_mm_h"] = _numbers(path, raw["precip_mm_h"], "precip_mm_h", True)
+        precip = _numbers(path, raw["precip_mm_h"], "precip_mm_h", True)
+        with np.errstate(invalid="ignore"):
+            odd = (precip < 0) | (precip > MAX_PRECIP_MM_H) | np.isinf(precip)
+        if odd.any():  # as the ingest refuses it: a gauge's rate steers the rain model
+            row = int(np.flatnonzero(odd)[0])
+            raise _fail(
+                raw["precip_mm_h"],
+                path,
+                row,
+                "precip_mm_h",
+                f"{precip[row]:g} is outside 0-{MAX_PRECIP_MM_H:g} mm/h",
+            )
+        frame["precip_mm_h"] = precip
     else:
         frame["precip_mm_h"] = np.nan
     return frame

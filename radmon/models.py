@@ -115,7 +115,9 @@ INT32_MAX = 2**31 - 1
 _Counts = Annotated[int, Field(ge=0, le=INT32_MAX)]
 _Status = Annotated[int, Field(ge=-INT32_MAX - 1, le=INT32_MAX)]
 _Interval = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-_Precip = Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
+# mm/h: the heaviest hour ever recorded is about 300 mm; a gauge saying more is broken
+MAX_PRECIP_MM_H = 1000.0
+_Precip = Annotated[float, Field(ge=0, le=MAX_PRECIP_MM_H, allow_inf_nan=False)]
 _Temperature = Annotated[float, Field(ge=-100, le=150, allow_inf_nan=False)]
 _Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 _Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]

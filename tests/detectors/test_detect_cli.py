@@ -191,6 +191,8 @@ BAD_INPUT = [
     (GOOD.replace("QN002,98.1,0.0", "QN002,98,1,0.0"), "line 3: more cells than the header"),
     (GOOD.replace("QN002,98.1,0.0", "QN002,98,1,0,0"), "line 3: more cells than the header"),
     ("time,station_id,dose_rate_nsv_h\n2026-06-01T00:00:00Z,QN001,105,2\n", "line 2: more cells"),
+    (GOOD.replace("98.1,0.0", "98.1,-3"), "line 3: precip_mm_h: -3 is outside"),
+    (GOOD.replace("98.1,0.0", "98.1,1e308"), "line 3: precip_mm_h: 1e+308 is outside"),
 ]
 BAD_IDS = [
     "time-without-zone",
@@ -205,6 +207,8 @@ BAD_IDS = [
     "decimal-comma-into-precip",
     "decimal-commas-beyond-one-extra",
     "decimal-comma-dropped",
+    "precip-negative",
+    "precip-absurd",
 ]
 
 
