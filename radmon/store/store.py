@@ -627,8 +627,11 @@ class Store:
         zone = self.meta()["daily_timezone"]
         hourly = resolution is Resolution.HOUR
         table = readings_hourly if hourly else readings_daily
-        span = rollups.HOUR if hourly else timedelta(days=1)
-        lo, hi = start - span, end  # a bucket belongs to the series when it overlaps the period
+        # a bucket belongs to the series when it overlaps the period; a local day may last
+        # 25 h or more (a clock set back), so days are looked for from 2 days back and kept
+        # below only if they end after the start
+        span = rollups.HOUR if hourly else timedelta(days=2)
+        lo, hi = start - span, end
         marked = rollups.dirty_hours(conn, lo - rollups.HOUR, hi + span + rollups.HOUR)
         buckets = (
             set(marked) if hourly else {d for h in marked for d in rollups.days_of_hour(h, zone)}
@@ -664,6 +667,8 @@ class Store:
                 for (_, b), (n, total, low, high, rain_n, rain_sum) in fresh.items()
             ]
             rows.sort(key=lambda row: row[0])
+        if not hourly:
+            rows = [row for row in rows if rollups.day_end(row[0], zone) > start]
         # the bucket's mean rain rate over the readings that carried one
         return [(*row[:5], row[6] / row[5] if row[5] else None) for row in rows]
 

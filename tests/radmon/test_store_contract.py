@@ -199,6 +199,27 @@ def test_daily_buckets_are_local_days(filled: tuple[Store, list[Reading]]) -> No
     assert days[0].mean_nsv_h == pytest.approx(sum(first) / 30)
 
 
+def test_a_local_day_of_25_hours_is_found_from_its_last_hour(store: Store) -> None:
+    """Asia/Ho_Chi_Minh's 12 June 1975 lasted 25 h (the clock went back to UTC+7): a period
+    in its 25th hour found no day, because days were looked for only 24 h back."""
+    store.upsert_stations(STATIONS)
+    day = datetime(1975, 6, 11, 16, tzinfo=UTC)  # local midnight, UTC+8 then
+    late = Reading(
+        station_id="QN001", time=day + timedelta(hours=24, minutes=30), dose_rate_nsv_h=100.0
+    )
+    store.write_readings([late])
+    start = day + timedelta(hours=24, minutes=15)
+    for refreshed in (False, True):
+        if refreshed:
+            store.refresh_rollups()
+        days = store.series("QN001", start, start + timedelta(minutes=30), Resolution.DAY)
+        assert [(p.time, p.count) for p in days] == [(day, 1)]
+    assert (
+        store.series("QN001", day + timedelta(hours=25), day + timedelta(hours=26), Resolution.DAY)
+        == []
+    )
+
+
 def test_changing_the_office_zone_rebuilds_daily_buckets(
     filled: tuple[Store, list[Reading]],
 ) -> None:
