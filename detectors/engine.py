@@ -588,6 +588,9 @@ class Engine:
     def _level_details(
         self, idx: np.ndarray, x: np.ndarray
     ) -> Callable[[np.ndarray], list[tuple[str, dict[str, Any]]]]:
+        """What a dose-level episode says of readings *x* of stations *idx*: the reading and
+        the highest level it reached."""
+
         def describe(rows: np.ndarray) -> list[tuple[str, dict[str, Any]]]:
             out = []
             for r in rows:
