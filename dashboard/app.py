@@ -90,12 +90,14 @@ def create_app(
     open_reads: bool = False,
     ingest: MqttIngest | None = None,
     on_stored: OnStored | None = None,
+    on_ahead: OnStored | None = None,
 ) -> FastAPI:
     """The web application over *store*.
 
     *open_reads* lets anyone read without login; only ``radmon demo`` on a loopback address
     sets it, because users and sessions do not exist yet. *ingest*, when this process runs
-    one, feeds ``/metrics``. *on_stored* (the detectors) judges what HTTP push stores.
+    one, feeds ``/metrics``. *on_stored* (the detectors) judges what HTTP push stores, and
+    *on_ahead* hears of what it refuses for a time ahead of the clock.
     """
     app = FastAPI(
         title="radmon",
@@ -109,6 +111,7 @@ def create_app(
     app.state.open_reads = open_reads
     app.state.ingest = ingest
     app.state.on_stored = on_stored
+    app.state.on_ahead = on_ahead
     app.state.stations = StationDirectory(store.stations, settings.ingest.station_refresh_s)
     app.state.secret = _secret(store, settings)
     web = settings.web

@@ -101,6 +101,7 @@ async def push_readings(
     added = await asyncio.to_thread(store.add_readings, decoded.readings)
     await hand_over(request.app.state.on_stored, added)
     await asyncio.to_thread(store.keep_dead_letters, decoded.letters)
+    await hand_over(request.app.state.on_ahead, decoded.ahead)
     if decoded.letters and not decoded.readings:
         response.status_code = _UNPROCESSABLE
     return PushResult(

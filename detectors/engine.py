@@ -223,6 +223,26 @@ class Engine:
                 self.step(t[rows], idx[rows], x[rows], precip[rows])
         return self.episodes.drain()
 
+    def refused_ahead(self, readings: Iterable[Judged]) -> list[Alarm]:
+        """Readings the ingest refused for being ahead of its clock (never stored): each
+        opens or feeds its station's ``future_time`` episode, and touches nothing else, so a
+        probe whose clock or zone is wrong is named as such, not only found silent."""
+        t, station_ids, x, _ = reading_columns(readings)
+        if len(station_ids):
+            idx = self.rows(station_ids)
+            t = np.floor(t).astype(np.int64)
+            self.episodes.update(
+                FUTURE,
+                t,
+                idx,
+                np.ones(len(idx), dtype=bool),
+                x,
+                np.full(len(idx), np.nan),
+                np.full(len(idx), _WARNING, dtype=np.int8),
+                self._future_details(x),
+            )
+        return self.episodes.drain()
+
     def tick(self, now_s: float) -> list[Alarm]:
         """Judge silence at wall-clock *now_s* (serve calls this every few seconds).
 
@@ -269,7 +289,7 @@ class Engine:
             x,
             none,
             warning,
-            lambda rows: [("future_time", {"reading_nsv_h": _num(x[r])}) for r in rows],
+            self._future_details(x),
         )
         if np.count_nonzero(future):  # never let a wrong clock move a station's time forward
             now = ~future
@@ -584,6 +604,10 @@ class Engine:
                 for r in rows
             ],
         )
+
+    @staticmethod
+    def _future_details(x: np.ndarray) -> Callable[[np.ndarray], list[tuple[str, dict[str, Any]]]]:
+        return lambda rows: [("future_time", {"reading_nsv_h": _num(x[r])}) for r in rows]
 
     def _level_details(
         self, idx: np.ndarray, x: np.ndarray

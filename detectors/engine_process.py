@@ -33,7 +33,7 @@ from radmon.models import Alarm, Station
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["detectors.engine"])
 # what the parent may ask of the engine: methods called, attributes read
-_CALLS = frozenset(("feed_columns", "tick", "snapshot", "restore", "add_stations"))
+_CALLS = frozenset(("feed_columns", "refused_ahead", "tick", "snapshot", "restore", "add_stations"))
 _READS = frozenset(("now", "stats"))
 _STOP_S = 10.0
 # A call the engine has not answered in this long will not be answered: the process is hung
@@ -83,6 +83,9 @@ class EngineProcess:
         self, t: np.ndarray, station_ids: Sequence[str], x: np.ndarray, precip: np.ndarray
     ) -> list[Alarm]:
         return self._call("feed_columns", t, list(station_ids), x, precip)
+
+    def refused_ahead(self, readings: Iterable[Judged]) -> list[Alarm]:
+        return self._call("refused_ahead", list(readings))
 
     def tick(self, now_s: float) -> list[Alarm]:
         return self._call("tick", now_s)

@@ -208,6 +208,24 @@ class LiveDetection:
         if full:
             self.judge_gathered()
 
+    def refused_ahead(self, readings: Sequence[AnyReading]) -> None:
+        """Hand over readings the ingest refused for being ahead of its clock: they only
+        open their stations' ``future_time`` episodes (any thread; judged at once, as they
+        are few, and never stored, so never replayed)."""
+        if not readings:
+            return
+        with self._lock:
+            try:
+                found = self.engine.refused_ahead(readings)
+            except EngineLost:
+                found = None
+            else:
+                self._keep(found)
+        if found is None:
+            self._restart()
+        elif found:
+            self._announce()
+
     def _due(self) -> bool:
         """Whether what is gathered is to be judged now, without waiting for GATHER_S."""
         return self._gathered_n >= GATHER_READINGS or self._behind()

@@ -88,9 +88,16 @@ def station_of_topic(topic: str, prefix: str) -> str | None:
 class MqttIngest:
     """Subscribes to the dose topics and writes what arrives, in batches, into *store*."""
 
-    def __init__(self, store: Store, settings: Settings, on_stored: OnStored | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        on_stored: OnStored | None = None,
+        on_ahead: OnStored | None = None,
+    ) -> None:
         self.store = store
         self.on_stored = on_stored  # the detectors judge each committed chunk
+        self.on_ahead = on_ahead  # and hear of readings refused for a time ahead of the clock
         self.settings = settings
         self.counters = IngestCounters()
         self.stations = StationDirectory(store.stations, settings.ingest.station_refresh_s)
@@ -259,6 +266,7 @@ class MqttIngest:
             new += len(added)
             await hand_over(self.on_stored, added)
         await until_done(store.keep_dead_letters, decoded.letters, stop=stop, what="dead letters")
+        await hand_over(self.on_ahead, decoded.ahead)
         self._ack(batch)
         counters = self.counters
         counters.messages += sum(not item.status for item in batch)  # dose messages

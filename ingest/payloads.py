@@ -44,10 +44,14 @@ log = logging.getLogger(__name__)
 class Decoded:
     readings: list[ReadingRow] = field(default_factory=list)
     letters: list[DeadLetter] = field(default_factory=list)
+    # refused for a time too far ahead of the clock (also among the letters): the detectors
+    # hear of them, so that a probe whose clock or zone is wrong raises its own alarm
+    ahead: list[ReadingRow] = field(default_factory=list)
 
     def extend(self, other: Decoded) -> None:
         self.readings.extend(other.readings)
         self.letters.extend(other.letters)
+        self.ahead.extend(other.ahead)
 
 
 @dataclass(slots=True)
@@ -274,6 +278,8 @@ def _careful(raw: bytes, station_id: str, station: Station | None, ctx: Context)
                 )
             out.readings.append(reading_row(_checked(parse_wire(item), station, ctx)))
         except InputError as exc:
+            if isinstance(exc, AheadOfClock):
+                out.ahead.append(reading_row(exc.reading))
             where = f"item {index}: " if batch else ""
             reason = f"{where}{exc}"
             if batch:
@@ -294,8 +300,16 @@ def _checked(
         )
     reading = to_reading(wire, station, factor)
     if problem := too_far_ahead(reading.time, ctx.received_at, ctx.limits.max_future_skew_s):
-        raise InputError(f"time {problem}")
+        raise AheadOfClock(f"time {problem}", reading)
     return reading
+
+
+class AheadOfClock(InputError):
+    """A reading refused for a time too far ahead of the clock, which it carries."""
+
+    def __init__(self, message: str, reading: Reading) -> None:
+        super().__init__(message)
+        self.reading = reading
 
 
 def too_far_ahead(moment: datetime, now: datetime, skew_s: float) -> str | None:

@@ -217,6 +217,7 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
             (alerting_stop, asyncio.create_task(alerting.run(alerting_stop), name="alerting"))
         )
     on_stored = detection.feed if detection is not None else None
+    on_ahead = detection.refused_ahead if detection is not None else None
     if simulator is not None:
         from ingest import stream
 
@@ -238,11 +239,18 @@ async def run_node(store: Store, settings: Settings, *, open_reads: bool) -> Non
     if settings.mqtt.enabled:
         from ingest.mqtt import MqttIngest
 
-        ingest = MqttIngest(store, settings, on_stored)
+        ingest = MqttIngest(store, settings, on_stored, on_ahead)
         tasks.append(asyncio.create_task(ingest.run(stop), name="MQTT ingest"))
     if store.dialect == "postgresql":
         tasks.append(asyncio.create_task(keep_rollups_current(store, stop), name="rollups"))
-    app = create_app(store, settings, open_reads=open_reads, ingest=ingest, on_stored=on_stored)
+    app = create_app(
+        store,
+        settings,
+        open_reads=open_reads,
+        ingest=ingest,
+        on_stored=on_stored,
+        on_ahead=on_ahead,
+    )
     settle_collector()
     config = uvicorn.Config(
         app,

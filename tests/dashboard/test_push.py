@@ -57,6 +57,24 @@ def test_only_the_reading_stored_is_handed_to_the_detectors(
     assert [r.dose_rate_nsv_h for r in stored] == [95.0]
 
 
+def test_a_reading_ahead_of_the_clock_is_refused_and_told_to_the_detectors(
+    closed_client: TestClient, seeded: Store, now: datetime
+) -> None:
+    """Local time sent as UTC: 7 h ahead. Refused (and dead-lettered) as before, and handed
+    to the detectors' future-time test, the only one that hears of it."""
+    stored, ahead = [], []
+    closed_client.app.state.on_stored = stored.extend
+    closed_client.app.state.on_ahead = ahead.extend
+    token = seeded.issue_station_token("HP-003")
+    later = now + timedelta(hours=7)
+    answer = _post(
+        closed_client, token, {"time": later.isoformat(), "dose_rate": 95, "unit": "nSv/h"}
+    )
+    assert answer.status_code == 422 and "ahead of the server clock" in answer.json()["rejected"][0]
+    assert stored == []
+    assert [(r.station_id, r.time, r.dose_rate_nsv_h) for r in ahead] == [("HP-003", later, 95.0)]
+
+
 def test_tokens_are_checked(closed_client: TestClient, seeded: Store, now: datetime) -> None:
     body = {"time": now.isoformat(), "dose_rate": 1, "unit": "nSv/h"}
     missing = _post(closed_client, None, body)

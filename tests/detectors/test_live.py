@@ -559,3 +559,29 @@ def test_killed_with_readings_gathered_a_restart_gives_the_same_alarms(
     assert stored_rows(store) == expected_rows(REF_CHANGES)
     assert second.engine.now == REF_ENGINE.now
     first.stop()
+
+
+def test_a_reading_refused_for_being_ahead_of_the_clock_opens_future_time(
+    node: tuple[Store, Settings],
+) -> None:
+    """The ingest refuses a reading more than its skew ahead (a probe whose clock or zone
+    is wrong, 7 h ahead for local time sent as UTC): the engine never saw it, so its
+    ``future_time`` test could not fire live; the officer only saw the station go silent."""
+    store, settings = node
+    detection = LiveDetection(store, settings, clock=clock)
+    try:
+        detection.warm_up()
+        station = STATIONS[0].station_id
+        ahead = datetime.fromtimestamp(clock() + 7 * 3600, UTC)
+        detection.refused_ahead([Reading(station_id=station, time=ahead, dose_rate_nsv_h=95.0)])
+        asyncio.run(detection._flush(asyncio.Event()))
+        [alarm] = store.alarms("open")
+        assert (alarm.station_id, alarm.kind, alarm.category) == (
+            station,
+            "future_time",
+            "technical",
+        )
+        assert alarm.opened_at == ahead
+        assert detection.engine.stats["readings"] == 0  # it is judged by nothing else
+    finally:
+        detection.close()

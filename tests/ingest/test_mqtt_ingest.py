@@ -130,8 +130,14 @@ def test_round_trip_with_batches_and_garbage(broker: Broker, tmp_path: Path) -> 
             b'{"time": "2026-11-20T00:00:00", "dose_rate": 1, "unit": "nSv/h"}',
         ),
         ("radmon/v1/QN003/dose", b'[{"time": 5, "dose_rate": "NaN", "unit": "nSv/h"}]'),
+        # 7 h ahead (local time sent as UTC): refused, and told to the detectors
+        (
+            "radmon/v1/QN004/dose",
+            json.dumps({"time": time.time() + 25200, "dose_rate": 90, "unit": "nSv/h"}).encode(),
+        ),
     ]
-    ingest = MqttIngest(store, settings)
+    ahead: list = []
+    ingest = MqttIngest(store, settings, on_ahead=ahead.extend)
     with running(ingest):
         publish_all(broker, good[:30] + garbage + good[30:])
         wait_for(lambda: ingest.counters.messages == len(good) + len(garbage), 30, "all messages")
@@ -142,9 +148,11 @@ def test_round_trip_with_batches_and_garbage(broker: Broker, tmp_path: Path) -> 
         "radmon/v1/QN001/dose",
         "radmon/v1/QN002/dose",
         "radmon/v1/QN003/dose[0]",
+        "radmon/v1/QN004/dose",
     ]
-    assert store.dead_letter_counts() == {"mqtt": 4}
-    assert ingest.counters.rejected == 4
+    assert store.dead_letter_counts() == {"mqtt": 5}
+    assert ingest.counters.rejected == 5
+    assert [(r.station_id, r.dose_rate_nsv_h) for r in ahead] == [("QN004", 90.0)]
     store.close()
 
 
